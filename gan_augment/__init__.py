@@ -1,0 +1,42 @@
+"""gan_augment: GAN generators for dermatology images as drop-in data augmentation.
+
+>>> import gan_augment as ga
+>>> g = ga.from_pretrained("mask2lesion-isic2017-128")      # bundled, works offline
+>>> aug = ga.GANAugment(g, p=0.5)                            # an albumentations DualTransform
+
+Heavy or optional imports (albumentations, MONAI, torchvision adapters) happen on first
+use of the name that needs them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from gan_augment._version import __version__
+
+_LAZY = {
+    "from_pretrained": "gan_augment.hub",
+    "list_pretrained": "gan_augment.hub",
+    "push_to_hub": "gan_augment.hub",
+    "PretrainedNotFoundError": "gan_augment.hub",
+    "list_models": "gan_augment.registry",
+    "create": "gan_augment.registry",
+    "Synthesizer": "gan_augment.synthesizer",
+    "CheckpointMismatchError": "gan_augment.synthesizer",
+    "GANAugment": "gan_augment.transforms.albumentations",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'gan_augment' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
