@@ -1,0 +1,121 @@
+"""Model cards (README.md with YAML metadata) rendered from what a run recorded.
+
+Every number on a card comes from ``config.json``: the training summary written by
+:func:`gan_augment.training.fit` and, when given, the evaluation JSON of an evidence script.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from gan_augment.registry import get_spec
+
+_PIPELINE_TAG = {"mask_to_image": "image-to-image", "image_to_image": "image-to-image", "noise_to_image": "unconditional-image-generation"}
+
+
+def _yaml_list(items: list[str]) -> str:
+    return "\n".join(f"  - {x}" for x in items)
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
+
+
+def _usage(name: str, task: str) -> str:
+    if task == "noise_to_image":
+        call = "images = g.sample(8, seed=0)               # 8x3xHxW float in [0, 1]"
+    else:
+        call = "images = g.translate(masks, seed=0)         # masks: Nx1xHxW in {0, 1} -> Nx3xHxW in [0, 1]"
+    return f"""```python
+import gan_augment as ga
+import albumentations as A
+
+g = ga.from_pretrained("{name}")   # bundled with gan_augment: no download
+{call}
+
+# or as a drop-in augmentation, with the (already geometrically augmented) mask as condition
+pipeline = A.Compose([A.HorizontalFlip(), A.RandomRotate90(), ga.GANAugment(g, p=0.5)], seed=0)
+out = pipeline(image=image, mask=mask)  # uint8 HWC image, HW mask in {{0, 1}}
+```"""
+
+
+def render_card(name: str, config: dict[str, Any]) -> str:
+    """The full README.md of a model repo."""
+    spec = get_spec(config["architecture"])
+    training = config.get("training", {})
+    data = training.get("data", {})
+    evaluation = config.get("evaluation")
+    license_line = config.get("license", "other")
+    tags = ["gan-augment", "gan", "data-augmentation", "dermatology", "skin-lesion", spec.name]
+    front = [
+        "---",
+        "library_name: gan-augment",
+        f"license: {license_line}",
+    ]
+    if license_line == "other":
+        front.append(f"license_name: {config.get('license_name', 'see-card')}")
+    front += [
+        f"pipeline_tag: {_PIPELINE_TAG[spec.task]}",
+        "tags:",
+        _yaml_list(tags),
+    ]
+    if evaluation:
+        front.append("metrics:\n" + _yaml_list(sorted({m for m in evaluation.get("metric_names", [])})))
+    front.append("---")
+
+    lines = [
+        "\n".join(front),
+        "",
+        f"# {name}",
+        "",
+        f"**{spec.summary}** — `{spec.name}` from [gan_augment](https://github.com/gan-augment/gan_augment), "
+        f"a {config['image_size']}x{config['image_size']} generator for data augmentation of skin-lesion "
+        f"classifiers and segmenters. Paper: {spec.paper}.",
+        "",
+        "Synthetic images are for training data augmentation and research only, never for diagnosis.",
+        "",
+        "## Use",
+        "",
+        _usage(name, spec.task),
+        "",
+        "## Architecture",
+        "",
+        f"- generator: `{spec.generator.__name__}` with `{json.dumps(config['generator_config'])}`",
+        f"- training recipe hyper-parameters: `{json.dumps(training.get('hparams', {}))}`",
+        f"- weights: `model.safetensors` ({config.get('weights_dtype', 'float32')}), loaded strictly, lazily (on first call) onto CUDA when present, else CPU",
+        "",
+        "## Training data and licence",
+        "",
+        f"- data: {data.get('name', 'unknown')} — {data.get('description', '')}",
+        f"- data licence: {data.get('license', 'unknown')}",
+        f"- credit: {data.get('credit', 'unknown')}",
+        f"- weights licence: `{license_line}`"
+        + (f" ({config.get('license_name')}): the weights inherit the terms of their training data." if license_line == "other" else ""),
+        "",
+        "## Training run",
+        "",
+        "Trained with the library's own command (one shared loop, per-model recipe):",
+        "",
+        f"```bash\n{training.get('command', '(not recorded)')}\n```",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| seed | {training.get('seed')} |",
+        f"| steps | {training.get('steps')} (batch size {training.get('batch_size')}, {training.get('epochs', 0):.1f} epochs) |",
+        f"| training wall time | {_hours(training.get('train_seconds', 0.0))} |",
+        f"| device(s) | {', '.join(training.get('devices', [])) or 'unknown'} |",
+        "",
+    ]
+    if config.get("samples_image"):
+        lines += ["## Samples", "", f"![samples]({config['samples_image']})", "", config.get("samples_caption", ""), ""]
+    if evaluation:
+        lines += ["## Evaluation", "", evaluation.get("description", ""), "", "| metric | value |", "|---|---|"]
+        lines += [f"| {row['name']} | {row['value']} |" for row in evaluation.get("rows", [])]
+        if evaluation.get("command"):
+            lines += ["", f"Measured with:\n\n```bash\n{evaluation['command']}\n```"]
+        lines.append("")
+    if config.get("notes"):
+        lines += ["## Training notes", ""] + [f"- {n}" for n in config["notes"]] + [""]
+    lines += ["## Citation", "", f"If you use these weights, cite the paper(s): {spec.paper}; and the data: {data.get('credit', '')}.", ""]
+    return "\n".join(lines)

@@ -1,0 +1,110 @@
+"""Pure torch helpers shared by every adapter: value ranges, resizing, seeded calls.
+
+Public tensors in this library are float NCHW in [0, 1] (the torchvision convention);
+masks are float N1HW in {0, 1}. Generators work in [-1, 1]; the conversion happens here
+and nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def to_model_range(images01: Tensor) -> Tensor:
+    """[0, 1] -> [-1, 1]."""
+    return images01 * 2.0 - 1.0
+
+
+def from_model_range(images: Tensor) -> Tensor:
+    """[-1, 1] -> [0, 1], clamped."""
+    return ((images + 1.0) * 0.5).clamp_(0.0, 1.0)
+
+
+def uint8_to_float(image: np.ndarray) -> Tensor:
+    """HWC uint8 array -> CHW float tensor in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255.0)
+
+
+def float_to_uint8(image: Tensor) -> np.ndarray:
+    """CHW float tensor in [0, 1] -> HWC uint8 array (rounded)."""
+    return image.detach().clamp(0, 1).mul(255.0).round_().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
+
+def resize_images(images: Tensor, size: tuple[int, int]) -> Tensor:
+    """Bilinear, antialiased resize of a float NCHW batch (no-op at the same size)."""
+    if tuple(images.shape[-2:]) == tuple(size):
+        return images
+    return F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=True)
+
+
+def resize_masks(masks: Tensor, size: tuple[int, int]) -> Tensor:
+    """Nearest-neighbour resize of a binary N1HW batch (keeps it binary)."""
+    if tuple(masks.shape[-2:]) == tuple(size):
+        return masks
+    return F.interpolate(masks.float(), size=size, mode="nearest-exact")
+
+
+@contextmanager
+def seeded(seed: int | None, device: torch.device) -> Iterator[None]:
+    """Run a block with torch's RNG (CPU and ``device``) seeded, restoring it afterwards.
+
+    Generators that draw noise inside ``forward`` (pix2pix's dropout) become reproducible
+    without touching the caller's global random state. ``seed=None`` leaves RNG alone.
+    """
+    if seed is None:
+        yield
+        return
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices, device_type="cuda"):
+        torch.manual_seed(int(seed) % (2**63))
+        yield
+
+
+def translate(
+    network: nn.Module,
+    masks: Tensor,
+    images: Tensor | None = None,
+    *,
+    image_size: int,
+    condition: Callable[[Tensor, Tensor | None], Tensor] | None = None,
+    seed: int | None = None,
+) -> Tensor:
+    """Run a ``mask_to_image`` / ``image_to_image`` generator at its native resolution.
+
+    ``masks`` (N1HW in {0, 1}) and ``images`` (N3HW in [0, 1]) may have any size; they
+    are resized to the model's ``image_size``, translated, and the result is resized back.
+    Returns N3HW float in [0, 1] on the input's device.
+    """
+    device = next(network.parameters()).device
+    out_size = tuple(masks.shape[-2:])
+    model_size = (image_size, image_size)
+    m = resize_masks(masks.to(device), model_size)
+    x = None if images is None else to_model_range(resize_images(images.to(device).float(), model_size))
+    model_input = condition(m, x) if condition is not None else to_model_range(m)
+    with torch.inference_mode(), seeded(seed, device):
+        fake = network(model_input).float()
+    return resize_images(from_model_range(fake), out_size).to(masks.device)
+
+
+def latent(n: int, dim: int, *, seed: int | None, truncation: float | None = None) -> Tensor:
+    """Standard normal latents drawn on the CPU (identical on every device for a seed).
+
+    With ``truncation=t`` every component whose magnitude exceeds ``t`` is resampled until
+    it does not (the truncation trick, Brock et al. 2019; Furger et al. 2020).
+    """
+    gen = torch.Generator().manual_seed(int(seed)) if seed is not None else None
+    z = torch.randn(n, dim, generator=gen)
+    if truncation is not None:
+        if truncation <= 0:
+            raise ValueError(f"truncation must be positive, got {truncation}")
+        outside = z.abs() > truncation
+        while outside.any():
+            z[outside] = torch.randn(int(outside.sum()), generator=gen)
+            outside = z.abs() > truncation
+    return z

@@ -1,0 +1,134 @@
+"""The one model registry: architecture name -> :class:`ModelSpec`.
+
+Every paper's file in ``gan_augment.models`` calls :func:`register` once. Nothing else
+looks models up by file name; ``create("pix2pix", ngf=32)`` is the only way networks are
+built from a name (``config.json`` stores that name and those keyword arguments).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from torch import nn
+
+Task = Literal["mask_to_image", "image_to_image", "noise_to_image"]
+"""What a generator consumes:
+
+* ``mask_to_image``: a binary lesion mask (plus, for some models, maps derived from an image)
+  -> a lesion image (pix2pix / Mask2Lesion, pix2pixHD).
+* ``image_to_image``: an image (and optionally a mask) -> a translated image (residual U-Net,
+  CycleGAN).
+* ``noise_to_image``: latent noise (and optionally a class label) -> an image (DCGAN, ProGAN).
+"""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything the library knows about one architecture.
+
+    ``generator`` is a plain ``nn.Module`` class whose constructor keyword arguments are
+    the config (they go to ``config.json``). ``recipe`` builds the training recipe (the
+    discriminators, losses and optimisers) around a generator; ``hparams`` is the
+    dataclass of the recipe's hyper-parameters with the paper's defaults.
+    """
+
+    name: str
+    task: Task
+    generator: type[nn.Module]
+    recipe: Callable[..., Any]
+    hparams: type
+    paper: str
+    summary: str
+    default_image_size: int
+    tiny_generator_config: Mapping[str, Any] = field(default_factory=dict)
+    tiny_hparams: Mapping[str, Any] = field(default_factory=dict)
+    tiny_image_size: int = 32
+    condition: Callable[..., Any] | None = None
+    """Optional ``condition(masks, images) -> tensor`` building the generator input of a
+    ``mask_to_image`` model from binary masks in {0, 1} (and images in [-1, 1])."""
+    config_for_size: Callable[[int], dict[str, Any]] | None = None
+    """Generator options implied by the training image size (e.g. U-Net depth)."""
+    stochastic_dropout: bool = False
+    """Keep dropout active at inference as the noise source (pix2pix, Isola et al. Sec. 3.1)."""
+
+    def prepare_for_inference(self, network: nn.Module) -> nn.Module:
+        """Eval mode (running BatchNorm statistics); dropout stays on where the paper samples with it."""
+        network.eval()
+        if self.stochastic_dropout:
+            for m in network.modules():
+                if isinstance(m, nn.Dropout):
+                    m.train()
+        return network
+
+    def generator_arg_names(self) -> tuple[str, ...]:
+        params = inspect.signature(self.generator.__init__).parameters
+        return tuple(n for n in params if n != "self")
+
+    def hparam_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(self.hparams))
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register(spec: ModelSpec) -> ModelSpec:
+    """Add an architecture; a second registration under the same name is an error."""
+    if spec.name in _REGISTRY and _REGISTRY[spec.name] is not spec:
+        raise ValueError(f"a model named {spec.name!r} is already registered")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def _ensure_models_imported() -> None:
+    # Importing the package registers every paper's model exactly once.
+    from gan_augment import models  # noqa: F401
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The spec of a registered architecture; a clear KeyError lists the known names."""
+    _ensure_models_imported()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY)) or "(none)"
+        raise KeyError(f"unknown model {name!r}; registered models: {known}") from None
+
+
+def list_models() -> list[str]:
+    """Names of every registered architecture, sorted."""
+    _ensure_models_imported()
+    return sorted(_REGISTRY)
+
+
+def create(name: str, **config: Any) -> nn.Module:
+    """Build the generator of architecture ``name`` from its config keyword arguments."""
+    spec = get_spec(name)
+    unknown = set(config) - set(spec.generator_arg_names())
+    if unknown:
+        raise TypeError(
+            f"{name}: unknown generator option(s) {sorted(unknown)}; "
+            f"valid options are {list(spec.generator_arg_names())}"
+        )
+    return spec.generator(**config)
+
+
+def split_options(name: str, options: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Route ``key=value`` options to the generator config or the recipe hyper-parameters."""
+    spec = get_spec(name)
+    gen_names, hp_names = set(spec.generator_arg_names()), set(spec.hparam_names())
+    generator_config, hparams = {}, {}
+    for key, value in options.items():
+        if key in gen_names:
+            generator_config[key] = value
+        elif key in hp_names:
+            hparams[key] = value
+        else:
+            raise KeyError(
+                f"{name}: unknown option {key!r}; generator options: {sorted(gen_names)}; "
+                f"training options: {sorted(hp_names)}"
+            )
+    return generator_config, hparams

@@ -1,0 +1,222 @@
+""":class:`Synthesizer`: what ``from_pretrained`` returns and every adapter holds.
+
+It pairs a generator network with what calling it needs (architecture, config, native
+image size, class names) and places the weights on a device lazily: ``from_pretrained``
+only checks the safetensors header against the architecture; tensors are read and moved
+to CUDA (when present, else CPU) on the first call.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file
+from torch import Tensor, nn
+
+from gan_augment import functional as Fn
+from gan_augment.devices import resolve_device
+from gan_augment.registry import ModelSpec, get_spec
+
+
+class CheckpointMismatchError(ValueError):
+    """The weights file does not match the architecture named in config.json."""
+
+
+class Synthesizer:
+    """A trained generator ready for synthesis.
+
+    Build one with :func:`gan_augment.from_pretrained` or :meth:`from_network`. Inputs and
+    outputs are float NCHW tensors in [0, 1] (masks N1HW in {0, 1}) of any size; the
+    generator runs at its native ``image_size`` and results are resized back.
+    """
+
+    def __init__(
+        self,
+        architecture: str,
+        generator_config: dict[str, Any],
+        *,
+        image_size: int,
+        network: nn.Module | None = None,
+        weights_path: str | os.PathLike | None = None,
+        class_names: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        source: str | None = None,
+        device: str | torch.device = "auto",
+    ) -> None:
+        if (network is None) == (weights_path is None):
+            raise ValueError("give exactly one of network or weights_path")
+        self.spec: ModelSpec = get_spec(architecture)
+        self.architecture = architecture
+        self.generator_config = dict(generator_config)
+        self.image_size = int(image_size)
+        self.class_names = list(class_names) if class_names else None
+        self.metadata = dict(metadata or {})
+        self.source = source
+        self._requested_device = device
+        self._weights_path = Path(weights_path) if weights_path is not None else None
+        self._network = network
+        self._lock = threading.Lock()
+        if network is None:
+            self._check_weights_header()
+        else:
+            self.spec.prepare_for_inference(network)
+
+    # --- construction ---------------------------------------------------------------------
+    @classmethod
+    def from_network(cls, network: nn.Module, architecture: str, generator_config: dict[str, Any], image_size: int, **kwargs: Any) -> Synthesizer:
+        """Wrap an in-memory generator (e.g. straight after training)."""
+        return cls(architecture, generator_config, image_size=image_size, network=network, **kwargs)
+
+    def _build_empty(self) -> nn.Module:
+        with torch.device("meta"):
+            return self.spec.generator(**self.generator_config)
+
+    def _check_weights_header(self) -> None:
+        """Strict check without reading tensors: every key and shape must match."""
+        expected = {k: tuple(v.shape) for k, v in self._build_empty().state_dict().items()}
+        with safe_open(str(self._weights_path), framework="pt") as f:
+            found = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+        _raise_on_mismatch(expected, found, self._weights_path)
+
+    # --- device placement -------------------------------------------------------------------
+    @property
+    def is_loaded(self) -> bool:
+        """Whether the weights have been read and placed on a device yet."""
+        return self._network is not None
+
+    @property
+    def network(self) -> nn.Module:
+        """The generator module, loaded onto its device on first access."""
+        if self._network is None:
+            with self._lock:
+                if self._network is None:
+                    self._network = self._load(resolve_device(self._requested_device))
+        return self._network
+
+    def _load(self, device: torch.device) -> nn.Module:
+        state = load_file(str(self._weights_path), device="cpu")
+        state = {k: (v.float() if v.is_floating_point() else v).to(device) for k, v in state.items()}
+        network = self._build_empty()
+        try:
+            network.load_state_dict(state, strict=True, assign=True)
+        except RuntimeError as err:  # strict: name what is wrong
+            raise CheckpointMismatchError(f"{self._weights_path}: {err}") from None
+        left = [n for n, t in [*network.named_parameters(), *network.named_buffers()] if t.is_meta]
+        if left:
+            raise CheckpointMismatchError(f"{self._weights_path}: no weights for {left}")
+        return self.spec.prepare_for_inference(network.to(device))
+
+    @property
+    def device(self) -> torch.device:
+        """Where the weights are (or will be on first use)."""
+        if self._network is not None:
+            return next(self._network.parameters()).device
+        return resolve_device(self._requested_device)
+
+    def to(self, device: str | torch.device) -> Synthesizer:
+        """Move (or, if not loaded yet, target) another device."""
+        self._requested_device = device
+        if self._network is not None:
+            self._network.to(resolve_device(device))
+        return self
+
+    @property
+    def task(self) -> str:
+        return self.spec.task
+
+    # --- synthesis ------------------------------------------------------------------------------
+    def translate(self, masks: Tensor, images: Tensor | None = None, *, seed: int | None = None) -> Tensor:
+        """Synthesise images for ``masks`` (N1HW or NHW in {0, 1}); ``images`` (N3HW in [0, 1])
+        for models that also read the image. Returns N3HW float in [0, 1], same size and device."""
+        if self.task == "noise_to_image":
+            raise TypeError(f"{self.architecture} generates from noise: call sample(n, ...) instead of translate")
+        masks = check_masks(masks)
+        if images is not None:
+            images = check_images(images, like=masks)
+        elif self.task == "image_to_image":
+            raise ValueError(f"{self.architecture} translates images: pass images=")
+        return Fn.translate(
+            self.network, masks, images, image_size=self.image_size, condition=self.spec.condition, seed=seed
+        )
+
+    def save_pretrained(self, path: str | os.PathLike, *, dtype: str | None = None, card: str | None = None) -> Path:
+        """Write a Hugging Face model folder: config.json + model.safetensors (+ README.md card)."""
+        from gan_augment.hub import save_pretrained
+
+        return save_pretrained(self, path, dtype=dtype, card=card)
+
+    def push_to_hub(self, repo_id: str, **kwargs: Any) -> str:
+        """Save to a temporary folder and upload it (see :func:`gan_augment.hub.push_to_hub`)."""
+        import tempfile
+
+        from gan_augment.hub import push_to_hub
+
+        with tempfile.TemporaryDirectory() as tmp:
+            self.save_pretrained(tmp)
+            return push_to_hub(tmp, repo_id, **kwargs)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Picklable for spawn-started DataLoader workers: a lazily loadable synthesizer is
+        # sent without its tensors (each process loads its own copy on first use).
+        state = self.__dict__.copy()
+        state["_lock"] = None
+        state.pop("spec")  # looked up again by name: specs hold functions
+        if self._weights_path is not None:
+            state["_network"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.spec = get_spec(self.architecture)
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        where = str(self.device) if self.is_loaded else f"not loaded (-> {self.device})"
+        return f"Synthesizer({self.architecture!r}, image_size={self.image_size}, task={self.task!r}, {where}, source={self.source!r})"
+
+
+def _raise_on_mismatch(expected: dict[str, tuple], found: dict[str, tuple], path: Any) -> None:
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(found) if expected[k] != found[k])
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"missing tensors {missing}")
+        if unexpected:
+            parts.append(f"unexpected tensors {unexpected}")
+        if wrong:
+            parts.append("shape mismatch " + ", ".join(f"{k}: file {found[k]} vs model {expected[k]}" for k in wrong))
+        raise CheckpointMismatchError(f"{path} does not match the architecture in config.json: " + "; ".join(parts))
+
+
+def check_masks(masks: Tensor) -> Tensor:
+    """N1HW / NHW tensor with values in {0, 1} -> float N1HW."""
+    if not isinstance(masks, Tensor):
+        raise TypeError(f"masks must be a torch.Tensor, got {type(masks).__name__}")
+    if masks.ndim == 3:
+        masks = masks.unsqueeze(1)
+    if masks.ndim != 4 or masks.shape[1] != 1:
+        raise ValueError(f"masks must be N1HW or NHW, got shape {tuple(masks.shape)}")
+    masks = masks.float()
+    if not torch.all((masks == 0) | (masks == 1)):
+        raise ValueError("masks must be binary with values in {0, 1}")
+    return masks
+
+
+def check_images(images: Tensor, like: Tensor) -> Tensor:
+    """N3HW float tensor in [0, 1] whose batch and size match ``like``."""
+    if not isinstance(images, Tensor):
+        raise TypeError(f"images must be a torch.Tensor, got {type(images).__name__}")
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(f"images must be N3HW (RGB), got shape {tuple(images.shape)}")
+    if images.shape[0] != like.shape[0] or images.shape[-2:] != like.shape[-2:]:
+        raise ValueError(f"images {tuple(images.shape)} and masks {tuple(like.shape)} differ in batch or size")
+    if not images.is_floating_point() or images.min() < 0 or images.max() > 1:
+        raise ValueError("images must be float with values in [0, 1]")
+    return images
