@@ -1,0 +1,399 @@
+"""The one training loop. Each paper's file supplies a :class:`Recipe` (its networks,
+losses and one optimisation step); :func:`fit` supplies everything else: device and AMP,
+data order, progress bar, logs, sample grids, atomic checkpoints, exact resume, export.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import random
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from gan_augment.checkpoint import load_checkpoint, save_checkpoint
+from gan_augment.devices import resolve_device
+from gan_augment.train_data import EpochSampler
+from gan_augment.visualize import save_grid
+
+CHECKPOINT_NAME = "checkpoint.safetensors"
+
+
+class Recipe:
+    """One model's training step. Subclasses build ``self.generator``, their discriminators
+    and optimisers in ``__init__`` and implement :meth:`train_step` and :meth:`preview`.
+
+    ``hparams`` is the model's hyper-parameter dataclass; if it has ``lr_decay_start``
+    (a fraction of the run), learning rates decay linearly to zero from there (pix2pix).
+    """
+
+    architecture: str = ""
+
+    def __init__(self, generator: nn.Module, generator_config: Mapping[str, Any], hparams: Any, image_size: int):
+        self.generator = generator
+        self.generator_config = dict(generator_config)
+        self.hparams = hparams
+        self.image_size = int(image_size)
+        self.device = torch.device("cpu")
+        self._amp_dtype: torch.dtype | None = None
+
+    # --- what subclasses provide -------------------------------------------------------
+    def networks(self) -> dict[str, nn.Module]:
+        raise NotImplementedError
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        raise NotImplementedError
+
+    def train_step(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """One optimisation step; returns detached scalar losses."""
+        raise NotImplementedError
+
+    def preview(self, batch: dict[str, Tensor]) -> list[Tensor]:
+        """Columns of a sample grid, each N3HW in [0, 1] (e.g. mask | real | fake)."""
+        raise NotImplementedError
+
+    # --- shared machinery ---------------------------------------------------------------
+    def to(self, device: torch.device) -> Recipe:
+        self.device = torch.device(device)
+        for net in self.networks().values():
+            net.to(self.device)
+        for opt in self.optimizers().values():  # optimiser state follows its parameters
+            for state in opt.state.values():
+                for k, v in state.items():
+                    if isinstance(v, Tensor) and k != "step":
+                        state[k] = v.to(self.device)
+        return self
+
+    def enable_amp(self, enabled: bool) -> None:
+        """bf16 autocast on CUDA (no gradient scaling needed)."""
+        self._amp_dtype = torch.bfloat16 if enabled and self.device.type == "cuda" else None
+
+    def autocast(self) -> AbstractContextManager:
+        if self._amp_dtype is None:
+            return nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self._amp_dtype)
+
+    def set_progress(self, step: int, total_steps: int) -> None:
+        start = getattr(self.hparams, "lr_decay_start", None)
+        if start is None:
+            return
+        frac = step / max(total_steps, 1)
+        factor = 1.0 if frac <= start else max(0.0, (1.0 - frac) / max(1.0 - start, 1e-8))
+        for opt in self.optimizers().values():
+            for group in opt.param_groups:
+                group.setdefault("initial_lr", group["lr"])
+                group["lr"] = group["initial_lr"] * factor
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "networks": {k: v.state_dict() for k, v in self.networks().items()},
+            "optimizers": {k: v.state_dict() for k, v in self.optimizers().items()},
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        for name, net in self.networks().items():
+            net.load_state_dict(state["networks"][name], strict=True)
+        for name, opt in self.optimizers().items():
+            opt.load_state_dict(state["optimizers"][name])
+
+    @contextmanager
+    def eval_mode(self) -> Iterator[None]:
+        """Generator in inference mode for previews; training mode restored afterwards."""
+        from gan_augment.registry import get_spec
+
+        was_training = self.generator.training
+        get_spec(self.architecture).prepare_for_inference(self.generator)
+        try:
+            with torch.inference_mode():
+                yield
+        finally:
+            self.generator.train(was_training)
+
+
+@dataclass
+class TrainConfig:
+    """Loop settings (model settings live in the recipe's hparams)."""
+
+    out_dir: str
+    steps: int | None = None
+    epochs: float | None = None
+    batch_size: int = 16
+    seed: int = 0
+    num_workers: int = 2
+    device: str = "auto"
+    amp: bool = True
+    log_every: int = 50
+    sample_every: int = 1000
+    checkpoint_every: int = 1000
+    checkpoint_minutes: float = 10.0
+    max_minutes: float | None = None
+    max_session_steps: int | None = None
+    resume: bool = False
+    preview_size: int = 8
+
+
+@dataclass
+class FitResult:
+    out_dir: Path
+    step: int
+    total_steps: int
+    train_seconds: float
+    finished: bool
+    last_losses: dict[str, float]
+
+
+class _StopFlag:
+    """First Ctrl-C / SIGTERM asks the loop to checkpoint and stop; a second one aborts."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopFlag:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nstopping after this step (checkpoint will be saved); press Ctrl-C again to abort", file=sys.stderr)
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _rng_state() -> dict[str, Any]:
+    state: dict[str, Any] = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: Mapping[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _total_steps(config: TrainConfig, steps_per_epoch: int) -> int:
+    if (config.steps is None) == (config.epochs is None):
+        raise ValueError("give exactly one of steps or epochs")
+    total = config.steps if config.steps is not None else math.ceil(config.epochs * steps_per_epoch)
+    if total <= 0:
+        raise ValueError(f"the run must have at least one step, got {total}")
+    return int(total)
+
+
+def run_metadata(recipe: Recipe, config: TrainConfig, command: str | None) -> dict[str, Any]:
+    return {
+        "architecture": recipe.architecture,
+        "generator_config": recipe.generator_config,
+        "hparams": dataclasses.asdict(recipe.hparams),
+        "image_size": recipe.image_size,
+        "train": dataclasses.asdict(config),
+        "command": command,
+    }
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    import platform
+
+    return f"CPU ({platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def fit(
+    recipe: Recipe,
+    dataset: Dataset,
+    config: TrainConfig,
+    *,
+    command: str | None = None,
+    extra_meta: Mapping[str, Any] | None = None,
+) -> FitResult:
+    """Train ``recipe`` on ``dataset`` (a :class:`~gan_augment.train_data.GANTrainingView`
+    or anything keyed by ``(epoch, index)``) as ``config`` says.
+
+    Writes into ``config.out_dir``: ``config.json``, ``checkpoint.safetensors`` (atomic,
+    every ``checkpoint_every`` steps / ``checkpoint_minutes`` and at the end), ``log.jsonl``,
+    ``samples/step_XXXXXXX.png`` and, when the run completes, ``pretrained/`` (a
+    ``from_pretrained`` folder). ``resume=True`` continues exactly where the checkpoint left off.
+    """
+    out = Path(config.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out / CHECKPOINT_NAME
+    meta = {**run_metadata(recipe, config, command), **(extra_meta or {})}
+
+    device = resolve_device(config.device)
+    recipe.to(device)
+    recipe.enable_amp(config.amp)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        for net in recipe.networks().values():  # NHWC convolutions use the tensor cores best
+            net.to(memory_format=torch.channels_last)
+
+    step, train_seconds = 0, 0.0
+    if ckpt_path.exists():
+        if not config.resume:
+            raise FileExistsError(f"{ckpt_path} exists: pass resume=True (--resume) to continue it, or use another out_dir")
+        state = load_checkpoint(ckpt_path)
+        _check_same_run(state["meta"], meta)
+        recipe.load_state_dict(state["recipe"])
+        recipe.to(device)
+        step, train_seconds = int(state["step"]), float(state["train_seconds"])
+        _set_rng_state(state["rng"])
+        meta["devices"] = list(state["meta"].get("devices", []))
+        saved_length = (state["meta"]["train"].get("steps"), state["meta"]["train"].get("epochs"))
+        if saved_length != (config.steps, config.epochs):
+            print(
+                f"note: the run length changed from steps/epochs {saved_length} to {(config.steps, config.epochs)}; "
+                "the learning-rate schedule follows the new length",
+                file=sys.stderr,
+            )
+    this_device = device_name(device)
+    meta["devices"] = [*meta.get("devices", [])] + ([this_device] if this_device not in meta.get("devices", []) else [])
+
+    sampler = EpochSampler(len(dataset), config.batch_size, config.seed, start_step=step)
+    meta["steps_per_epoch"] = sampler.steps_per_epoch
+    (out / "config.json").write_text(json.dumps(meta, indent=2, default=str))
+    total = _total_steps(config, sampler.steps_per_epoch)
+    loader = DataLoader(
+        dataset,
+        batch_size=config.batch_size,
+        sampler=sampler,
+        num_workers=config.num_workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=config.num_workers > 0,
+        # its own generator: creating the iterator must not consume the global RNG
+        generator=torch.Generator().manual_seed(config.seed),
+    )
+    preview_batch = dataset.preview_batch(config.preview_size) if hasattr(dataset, "preview_batch") else None
+
+    def checkpoint() -> None:
+        save_checkpoint(
+            ckpt_path,
+            {"meta": meta, "recipe": recipe.state_dict(), "step": step, "train_seconds": train_seconds, "rng": _rng_state()},
+        )
+
+    def sample_grid() -> None:
+        if preview_batch is not None:
+            with recipe.eval_mode():
+                columns = recipe.preview({k: v.to(device) for k, v in preview_batch.items()})
+            save_grid(columns, out / "samples" / f"step_{step:07d}.png")
+
+    start_step = step
+    running: dict[str, float] = {}
+    last: dict[str, float] = {}
+    n_running = 0
+    t_start = time.perf_counter()
+    t_last_ckpt = t_start
+    seconds_at_start = train_seconds
+    bar = tqdm(total=total, initial=min(step, total), desc=f"train {recipe.architecture}", unit="step", dynamic_ncols=True)
+    with _StopFlag() as stop, bar:
+        batches = iter(loader)
+        while step < total:
+            if stop.requested:
+                break
+            if config.max_session_steps is not None and step - start_step >= config.max_session_steps:
+                break
+            if config.max_minutes is not None and time.perf_counter() - t_start > 60 * config.max_minutes:
+                print(f"\nmax_minutes={config.max_minutes} reached; checkpointing", file=sys.stderr)
+                break
+            batch = {k: _to_device(v, device) for k, v in next(batches).items()}
+            recipe.set_progress(step, total)
+            losses = recipe.train_step(batch)
+            step += 1
+            bar.update(1)
+            for k, v in losses.items():
+                running[k] = running.get(k, 0.0) + v
+            n_running += 1
+            if step % config.log_every == 0 or step == total:
+                last = {k: float(v) / n_running for k, v in running.items()}
+                bad = [k for k, v in last.items() if not math.isfinite(v)]
+                if bad:
+                    raise FloatingPointError(
+                        f"step {step}: loss {bad} is not finite; the last good checkpoint is {ckpt_path}"
+                    )
+                running, n_running = {}, 0
+                train_seconds = seconds_at_start + time.perf_counter() - t_start
+                bar.set_postfix({k: f"{v:.3f}" for k, v in last.items()})
+                with open(out / "log.jsonl", "a") as fh:
+                    fh.write(json.dumps({"step": step, "seconds": round(train_seconds, 1), **last}) + "\n")
+            if step % config.sample_every == 0:
+                sample_grid()
+            if step % config.checkpoint_every == 0 or time.perf_counter() - t_last_ckpt > 60 * config.checkpoint_minutes:
+                train_seconds = seconds_at_start + time.perf_counter() - t_start
+                checkpoint()
+                t_last_ckpt = time.perf_counter()
+    train_seconds = seconds_at_start + time.perf_counter() - t_start
+    checkpoint()
+    sample_grid()
+    finished = step >= total
+    if finished:
+        from gan_augment.export import export_run
+
+        export_run(out, out / "pretrained")
+    return FitResult(out, step, total, train_seconds, finished, last)
+
+
+def _to_device(tensor: Tensor, device: torch.device) -> Tensor:
+    tensor = tensor.to(device, non_blocking=True)
+    if device.type == "cuda" and tensor.ndim == 4:
+        tensor = tensor.contiguous(memory_format=torch.channels_last)
+    return tensor
+
+
+def _check_same_run(saved: Mapping[str, Any], current: Mapping[str, Any]) -> None:
+    """Resuming with a different model or data settings would silently mix two runs."""
+    for key in ("architecture", "generator_config", "hparams", "image_size"):
+        if saved.get(key) != current.get(key):
+            raise ValueError(f"cannot resume: {key} differs from the checkpoint ({saved.get(key)} != {current.get(key)})")
+    for key in ("batch_size", "seed"):
+        if saved["train"].get(key) != current["train"].get(key):
+            raise ValueError(f"cannot resume: {key} differs from the checkpoint")
+
+
+def make_recipe(architecture: str, image_size: int, options: Mapping[str, Any] | None = None) -> Recipe:
+    """Build a fresh recipe: generator (config completed with its defaults) + hparams.
+
+    ``options`` mixes generator and training keys (``split_options`` routes them).
+    """
+    import inspect
+
+    from gan_augment.registry import get_spec, split_options
+
+    spec = get_spec(architecture)
+    generator_options, hparam_options = split_options(architecture, options or {})
+    implied = spec.config_for_size(image_size) if spec.config_for_size else {}
+    defaults = {
+        n: p.default
+        for n, p in inspect.signature(spec.generator.__init__).parameters.items()
+        if n != "self" and p.default is not inspect.Parameter.empty
+    }
+    generator_config = {**defaults, **implied, **generator_options}
+    generator = spec.generator(**generator_config)
+    return spec.recipe(generator, generator_config, spec.hparams(**hparam_options), image_size)
