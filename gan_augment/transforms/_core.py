@@ -1,0 +1,139 @@
+"""What every adapter shares: input checks with clear errors, and one synthesis call.
+
+Adapters convert their framework's layout to a CHW float image in [0, 1] and an HW mask
+in {0, 1}, call :func:`synthesize`, and convert the result back to the input's layout and
+dtype. Nothing here knows about Albumentations, MONAI or torchvision.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from gan_augment.synthesizer import Synthesizer
+
+EmptyMaskPolicy = Literal["raise", "skip"]
+GeneratorArg = str | os.PathLike | Synthesizer
+
+
+class LazySynthesizer:
+    """Holds a :class:`Synthesizer` or the name to ``from_pretrained`` on first use.
+
+    The name is what serialisation stores (``A.to_dict``), so a pipeline saved with a
+    bundled or hub checkpoint is rebuilt with the same weights.
+    """
+
+    def __init__(self, generator: GeneratorArg, device: str = "auto") -> None:
+        if isinstance(generator, Synthesizer):
+            self._synth: Synthesizer | None = generator
+            self.source = generator.source
+        elif isinstance(generator, (str, os.PathLike)):
+            self._synth, self.source = None, str(generator)
+        else:
+            raise TypeError(
+                f"generator must be a Synthesizer (from gan_augment.from_pretrained) or a checkpoint name/path, "
+                f"got {type(generator).__name__}"
+            )
+        self.device = device
+
+    def get(self) -> Synthesizer:
+        if self._synth is None:
+            from gan_augment.hub import from_pretrained
+
+            self._synth = from_pretrained(self.source, device=self.device)
+        return self._synth
+
+    def serializable_name(self, owner: str) -> str:
+        if self.source is None:
+            raise ValueError(
+                f"{owner} holds an in-memory generator with no name: save it with save_pretrained(folder) "
+                "and pass that folder (or a bundled/hub name) to serialise the pipeline"
+            )
+        return self.source
+
+
+def check_image_array(image: Any, owner: str, *, channel_axis: int) -> None:
+    """Type, dtype, channel and range checks for one image (numpy or tensor)."""
+    if not isinstance(image, (np.ndarray, Tensor)):
+        raise TypeError(f"{owner}: image must be a numpy array or torch tensor, got {type(image).__name__}")
+    if image.ndim != 3 or image.shape[channel_axis] != 3:
+        layout = "H, W, 3" if channel_axis in (-1, 2) else "3, H, W"
+        raise ValueError(f"{owner}: image must be RGB with shape ({layout}), got shape {tuple(image.shape)}")
+    dtype = str(image.dtype).replace("torch.", "")
+    if dtype == "uint8":
+        return
+    if dtype not in ("float32", "float64", "float16", "bfloat16"):
+        raise TypeError(f"{owner}: image dtype must be uint8 or float in [0, 1], got {dtype}")
+    lo, hi = float(image.min()), float(image.max())
+    if lo < 0.0 or hi > 1.0:
+        raise ValueError(f"{owner}: float image values must lie in [0, 1], found [{lo:.3g}, {hi:.3g}]")
+
+
+def binary_mask(mask: Any, owner: str, image_hw: tuple[int, int]) -> Tensor:
+    """Validate a mask (HW, 1HW or HW1; values {0, 1} or {0, 255}) -> float HW tensor in {0, 1}."""
+    if not isinstance(mask, (np.ndarray, Tensor)):
+        raise TypeError(f"{owner}: mask must be a numpy array or torch tensor, got {type(mask).__name__}")
+    m = torch.as_tensor(np.asarray(mask) if isinstance(mask, np.ndarray) else mask.as_subclass(Tensor))
+    if m.ndim == 3 and 1 in (m.shape[0], m.shape[-1]):
+        m = m.squeeze(0) if m.shape[0] == 1 else m.squeeze(-1)
+    if m.ndim != 2:
+        raise ValueError(f"{owner}: mask must be a single-channel HW mask, got shape {tuple(mask.shape)}")
+    if tuple(m.shape) != tuple(image_hw):
+        raise ValueError(f"{owner}: mask size {tuple(m.shape)} differs from image size {tuple(image_hw)}")
+    values = torch.unique(m)
+    allowed = {0.0, 1.0} if values.numel() == 0 or float(values.max()) <= 1 else {0.0, 255.0}
+    bad = [v for v in values.tolist() if float(v) not in allowed]
+    if bad:
+        raise ValueError(f"{owner}: mask must be binary ({{0, 1}} or {{0, 255}}), found values {sorted(values.tolist())[:8]}")
+    return (m > 0).float()
+
+
+def synthesize(
+    lazy: LazySynthesizer,
+    image: Tensor,
+    mask: Tensor | None,
+    *,
+    seed: int,
+    owner: str,
+    on_empty_mask: EmptyMaskPolicy = "raise",
+) -> Tensor | None:
+    """One synthetic image (3HW float in [0, 1]) for ``image`` (3HW [0, 1]) and ``mask`` (HW {0, 1}).
+
+    Returns ``None`` when the mask is empty and ``on_empty_mask="skip"`` (leave the input).
+    """
+    synth = lazy.get()
+    if synth.task == "noise_to_image":
+        if mask is not None:
+            raise ValueError(
+                f"{owner}: {synth.architecture} generates from noise and cannot keep an image/mask pair aligned; "
+                "use a mask-conditioned generator (e.g. pix2pix) for segmentation pipelines"
+            )
+        raise NotImplementedError(f"{owner}: noise generators are used through mixers (gan_augment.mixers)")
+    if mask is None:
+        raise ValueError(f"{owner}: {synth.architecture} is conditioned on a lesion mask: pass a mask target")
+    if not bool(mask.any()):
+        if on_empty_mask == "skip":
+            return None
+        raise ValueError(
+            f"{owner}: mask is empty (no lesion pixels); {synth.architecture} needs a lesion to draw. "
+            "Pass on_empty_mask='skip' to leave such samples unchanged"
+        )
+    images = image.unsqueeze(0) if synth.task == "image_to_image" else None
+    with torch.no_grad():
+        return synth.translate(mask[None, None], images, seed=seed)[0]
+
+
+def to_float01(image: Tensor) -> Tensor:
+    """uint8 or float image tensor -> float32 in [0, 1]."""
+    return image.float().div(255.0) if image.dtype == torch.uint8 else image.float()
+
+
+def like_input(result: Tensor, reference: Tensor) -> Tensor:
+    """Cast a [0, 1] float result to the reference tensor's dtype (uint8 rounds)."""
+    if reference.dtype == torch.uint8:
+        return result.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
+    return result.to(reference.dtype)
