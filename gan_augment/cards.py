@@ -26,7 +26,7 @@ def _usage(name: str, task: str) -> str:
     if task == "noise_to_image":
         call = "images = g.sample(8, seed=0)               # 8x3xHxW float in [0, 1]"
     else:
-        call = "images = g.translate(masks, seed=0)         # masks: Nx1xHxW in {0, 1} -> Nx3xHxW in [0, 1]"
+        call = "images = g.translate(masks=masks, seed=0)   # masks: Nx1xHxW in {0, 1} -> Nx3xHxW in [0, 1]"
     return f"""```python
 import gan_augment as ga
 import albumentations as A

@@ -50,8 +50,7 @@ def cmd_pretrained(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from gan_augment.data import open_dataset
     from gan_augment.registry import get_spec
-    from gan_augment.train_data import GANTrainingView
-    from gan_augment.training import TrainConfig, fit, make_recipe, seed_everything
+    from gan_augment.training import TrainConfig, fit, make_recipe, make_training_data, seed_everything
 
     spec = get_spec(args.model)
     options = _parse_options(args.set)
@@ -59,13 +58,19 @@ def cmd_train(args: argparse.Namespace) -> int:
         options = {**spec.tiny_generator_config, **spec.tiny_hparams, **options}
     size = args.size or (spec.tiny_image_size if args.tiny else spec.default_image_size)
     data = open_dataset(args.data, args.split)
-    if spec.task == "mask_to_image" and not data.has_masks:
-        raise SystemExit(f"{args.model} trains on (mask, image) pairs but {args.data} has no masks")
+    if spec.needs_mask and spec.task != "noise_to_image" and not data.has_masks:
+        raise SystemExit(f"{args.model} trains with lesion masks but {args.data} has none")
+    if args.classes:
+        data = data.with_classes(args.classes.split(","))
     if args.limit:
         data = data.subset(range(min(args.limit, len(data))))
+    if args.conditional:
+        if not data.class_names:
+            raise SystemExit(f"--conditional needs class labels, but {args.data} has none")
+        options.setdefault("num_classes", len(data.class_names))
     seed_everything(args.seed)
     recipe = make_recipe(args.model, size, options)
-    view = GANTrainingView(data, size, seed=args.seed, jitter=args.jitter)
+    view = make_training_data(args.model, data, size, args.seed, args.jitter)
     if not args.no_preload:
         view.preload()
     out = args.out or f"runs/{args.model}-{size}"
@@ -114,6 +119,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         evaluation=args.evaluation,
         samples_image=args.samples,
         samples_caption=args.samples_caption,
+        network=args.network,
     )
     print(f"wrote {dest} (config.json, model.safetensors, README.md)")
     return 0
@@ -152,7 +158,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     else:
         masks = [geometric_mask(size, seed=args.seed + i) for i in range(args.n)]
     mask_t = torch.stack([torch.from_numpy(np.asarray(m)).float() for m in masks]).unsqueeze(1)
-    images = synth.translate(mask_t, seed=args.seed)
+    images = synth.translate(masks=mask_t, seed=args.seed)
     out = Path(args.out)
     path = save_grid([mask_t, images], out, titles=["mask", "synthetic"])
     print(f"wrote {path}: {len(masks)} samples from {args.model} at {size}px")
@@ -198,6 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--jitter", type=float, default=1.125, help="resize factor before random crop (pix2pix jitter)")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="generator or training option, e.g. ngf=32 lambda_l1=100")
     t.add_argument("--tiny", action="store_true", help="the model's tiny test config (smoke runs)")
+    t.add_argument("--conditional", action="store_true", help="class-conditional: num_classes from the data set's labels")
+    t.add_argument("--classes", default=None, help="train on these classes only, e.g. melanoma (one model per class)")
     t.add_argument("--limit", type=int, default=None, help="use only the first N images")
     t.add_argument("--sample-every", type=int, default=1000)
     t.add_argument("--checkpoint-every", type=int, default=1000)
@@ -218,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--evaluation", default=None, help="evaluation JSON to put on the card")
     e.add_argument("--samples", default=None, help="PNG to show on the card")
     e.add_argument("--samples-caption", default="")
+    e.add_argument("--network", default="G", help="which trained network to export (CycleGAN: G or G_BA)")
     e.set_defaults(func=cmd_export)
 
     c = sub.add_parser("card", help="add evaluation / samples / notes to a model folder and re-render its card")

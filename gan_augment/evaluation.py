@@ -40,7 +40,7 @@ def load_pairs(dataset: DermDataset, size: int, indices: list[int] | None = None
 def translate_in_batches(synth: Synthesizer, masks: Tensor, *, seed: int, batch_size: int = 32) -> Tensor:
     """Synthesise one image per mask; batch ``b`` uses seed ``seed + b``."""
     return torch.cat(
-        [synth.translate(chunk, seed=seed + b) for b, chunk in enumerate(masks.split(batch_size))]
+        [synth.translate(masks=chunk, seed=seed + b) for b, chunk in enumerate(masks.split(batch_size))]
     )
 
 

@@ -16,13 +16,16 @@ from gan_augment.synthesizer import Synthesizer
 from gan_augment.training import CHECKPOINT_NAME
 
 
-def synthesizer_from_run(run_dir: str | os.PathLike) -> tuple[Synthesizer, dict[str, Any]]:
-    """The generator of a run's latest checkpoint, plus the run's recorded metadata."""
+def synthesizer_from_run(run_dir: str | os.PathLike, network: str = "G") -> tuple[Synthesizer, dict[str, Any]]:
+    """A generator (``network``, default ``G``) of a run's latest checkpoint, plus the run's metadata."""
     state = load_checkpoint(Path(run_dir) / CHECKPOINT_NAME)
     meta = state["meta"]
     spec = get_spec(meta["architecture"])
+    saved = state["recipe"]["networks"]
+    if network not in saved or not network.startswith("G"):
+        raise KeyError(f"the run has no generator {network!r}; generators: {[k for k in saved if k.startswith('G')]}")
     generator = spec.generator(**meta["generator_config"])
-    generator.load_state_dict(state["recipe"]["networks"]["G"], strict=True)
+    generator.load_state_dict(saved[network], strict=True)
     steps_per_epoch = meta.get("steps_per_epoch") or 1
     training = {
         "command": meta.get("command"),
@@ -58,6 +61,7 @@ def export_run(
     evaluation: str | os.PathLike | None = None,
     samples_image: str | os.PathLike | None = None,
     samples_caption: str = "",
+    network: str = "G",
 ) -> Path:
     """Write ``dest/`` = config.json + model.safetensors + README.md (+ samples PNG).
 
@@ -65,7 +69,7 @@ def export_run(
     ``samples_image`` is copied next to the card and shown in it.
     """
     dest = Path(dest)
-    synth, meta = synthesizer_from_run(run_dir)
+    synth, meta = synthesizer_from_run(run_dir, network)
     name = name or dest.name
     synth.metadata.update({"hub_id": hub_id, "license": license})
     if license == "other":

@@ -33,7 +33,7 @@ def uint8_to_float(image: np.ndarray) -> Tensor:
 
 def float_to_uint8(image: Tensor) -> np.ndarray:
     """CHW float tensor in [0, 1] -> HWC uint8 array (rounded)."""
-    return image.detach().clamp(0, 1).mul(255.0).round_().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    return np.ascontiguousarray(image.detach().clamp(0, 1).mul(255.0).round_().to(torch.uint8).permute(1, 2, 0).cpu().numpy())
 
 
 def resize_images(images: Tensor, size: tuple[int, int]) -> Tensor:
@@ -68,28 +68,52 @@ def seeded(seed: int | None, device: torch.device) -> Iterator[None]:
 
 def translate(
     network: nn.Module,
-    masks: Tensor,
+    masks: Tensor | None,
     images: Tensor | None = None,
     *,
     image_size: int,
-    condition: Callable[[Tensor, Tensor | None], Tensor] | None = None,
+    condition: Callable[[Tensor | None, Tensor | None], Tensor] | None = None,
     seed: int | None = None,
 ) -> Tensor:
-    """Run a ``mask_to_image`` / ``image_to_image`` generator at its native resolution.
+    """Run a translator at its native resolution.
 
-    ``masks`` (N1HW in {0, 1}) and ``images`` (N3HW in [0, 1]) may have any size; they
-    are resized to the model's ``image_size``, translated, and the result is resized back.
-    Returns N3HW float in [0, 1] on the input's device.
+    ``masks`` (N1HW in {0, 1}) and ``images`` (N3HW in [0, 1]) may have any size; they are
+    resized to ``image_size``, turned into the generator input by ``condition(masks,
+    images_in_[-1,1])``, translated, and the result is resized back. Returns N3HW float in
+    [0, 1] on the input's device.
     """
     device = next(network.parameters()).device
-    out_size = tuple(masks.shape[-2:])
+    reference = masks if masks is not None else images
+    out_size = tuple(reference.shape[-2:])
     model_size = (image_size, image_size)
-    m = resize_masks(masks.to(device), model_size)
+    m = None if masks is None else resize_masks(masks.to(device), model_size)
     x = None if images is None else to_model_range(resize_images(images.to(device).float(), model_size))
     model_input = condition(m, x) if condition is not None else to_model_range(m)
     with torch.inference_mode(), seeded(seed, device):
         fake = network(model_input).float()
-    return resize_images(from_model_range(fake), out_size).to(masks.device)
+    return resize_images(from_model_range(fake), out_size).to(reference.device)
+
+
+def sample(
+    network: nn.Module,
+    n: int,
+    *,
+    labels: Tensor | None = None,
+    seed: int | None = None,
+    truncation: float | None = None,
+    size: int | None = None,
+) -> Tensor:
+    """``n`` images from a noise generator with ``latent_dim`` (and ``num_classes``) attributes.
+
+    Latents are drawn on the CPU from ``seed`` (the same images on every device). Returns
+    N3HW float in [0, 1] on the network's device.
+    """
+    device = next(network.parameters()).device
+    z = latent(n, network.latent_dim, seed=seed, truncation=truncation).to(device)
+    with torch.inference_mode(), seeded(seed, device):
+        fake = network(z, None if labels is None else labels.to(device)).float()
+    images = from_model_range(fake)
+    return resize_images(images, (size, size)) if size else images
 
 
 def latent(n: int, dim: int, *, seed: int | None, truncation: float | None = None) -> Tensor:

@@ -48,8 +48,15 @@ class ModelSpec:
     tiny_hparams: Mapping[str, Any] = field(default_factory=dict)
     tiny_image_size: int = 32
     condition: Callable[..., Any] | None = None
-    """Optional ``condition(masks, images) -> tensor`` building the generator input of a
-    ``mask_to_image`` model from binary masks in {0, 1} (and images in [-1, 1])."""
+    """``condition(masks, images) -> tensor``: the generator input of a translator, from
+    binary masks N1HW in {0, 1} and/or images N3HW in [-1, 1] at the model's size."""
+    needs_mask: bool = True
+    """Translators: whether ``translate`` needs ``masks=`` (pix2pix, residual U-Net: yes; CycleGAN: no)."""
+    needs_image: bool = False
+    """Translators: whether ``translate`` needs ``images=`` (pix2pixHD's SLIC map, residual U-Net, CycleGAN)."""
+    training_data: Callable[..., Any] | None = None
+    """``training_data(dataset, image_size, seed) -> Dataset`` keyed by (epoch, index); default
+    :class:`~gan_augment.train_data.GANTrainingView`."""
     config_for_size: Callable[[int], dict[str, Any]] | None = None
     """Generator options implied by the training image size (e.g. U-Net depth)."""
     stochastic_dropout: bool = False

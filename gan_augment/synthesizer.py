@@ -130,19 +130,71 @@ class Synthesizer:
         return self.spec.task
 
     # --- synthesis ------------------------------------------------------------------------------
-    def translate(self, masks: Tensor, images: Tensor | None = None, *, seed: int | None = None) -> Tensor:
-        """Synthesise images for ``masks`` (N1HW or NHW in {0, 1}); ``images`` (N3HW in [0, 1])
-        for models that also read the image. Returns N3HW float in [0, 1], same size and device."""
+    def translate(
+        self, images: Tensor | None = None, masks: Tensor | None = None, *, seed: int | None = None
+    ) -> Tensor:
+        """Translate ``images`` (N3HW float in [0, 1]) and/or ``masks`` (N1HW or NHW in {0, 1}).
+
+        pix2pix draws a lesion image for each mask (``translate(masks=m)``); pix2pixHD also
+        reads the image (its SLIC instance map); the residual U-Net adds / removes a lesion
+        inside the mask of an image; CycleGAN maps images between domains. Inputs of any
+        size; returns N3HW float in [0, 1] of the input's size, on the input's device.
+        """
         if self.task == "noise_to_image":
-            raise TypeError(f"{self.architecture} generates from noise: call sample(n, ...) instead of translate")
-        masks = check_masks(masks)
-        if images is not None:
-            images = check_images(images, like=masks)
-        elif self.task == "image_to_image":
-            raise ValueError(f"{self.architecture} translates images: pass images=")
+            raise TypeError(f"{self.architecture} generates from noise: call sample(n, labels=..., seed=...)")
+        if masks is None and self.spec.needs_mask:
+            raise ValueError(f"{self.architecture} is conditioned on lesion masks: pass masks=")
+        if images is None and self.spec.needs_image:
+            raise ValueError(f"{self.architecture} reads the image too: pass images=")
+        masks = check_masks(masks) if masks is not None else None
+        images = check_images(images, like=masks) if images is not None else None
         return Fn.translate(
             self.network, masks, images, image_size=self.image_size, condition=self.spec.condition, seed=seed
         )
+
+    def sample(
+        self,
+        n: int,
+        labels: Tensor | list[int] | int | None = None,
+        *,
+        seed: int | None = None,
+        truncation: float | None = None,
+        size: int | None = None,
+    ) -> Tensor:
+        """``n`` images from noise (N3HW float in [0, 1]); ``labels`` (one per image, or one
+        for all) for class-conditional models; ``truncation`` resamples latent components
+        beyond that magnitude; ``size`` resizes the output."""
+        if self.task != "noise_to_image":
+            raise TypeError(f"{self.architecture} translates inputs: call translate(images=..., masks=...)")
+        if n <= 0:
+            raise ValueError(f"n must be positive, got {n}")
+        num_classes = getattr(self.network, "num_classes", 0) or 0
+        label_tensor = None
+        if num_classes:
+            if labels is None:
+                raise ValueError(f"{self.architecture} is class-conditional ({num_classes} classes): pass labels=")
+            label_tensor = torch.as_tensor(self._label_indices(labels), dtype=torch.long).flatten()
+            if label_tensor.numel() == 1:
+                label_tensor = label_tensor.expand(n).clone()
+            if label_tensor.numel() != n:
+                raise ValueError(f"got {label_tensor.numel()} labels for {n} images")
+            if label_tensor.min() < 0 or label_tensor.max() >= num_classes:
+                raise ValueError(f"labels must lie in [0, {num_classes - 1}], got {label_tensor.tolist()}")
+        elif labels is not None:
+            raise ValueError(f"{self.architecture} is unconditional: labels are not accepted")
+        return Fn.sample(self.network, n, labels=label_tensor, seed=seed, truncation=truncation, size=size or self.image_size)
+
+    def _label_indices(self, labels: Any) -> Any:
+        """Class names (when the model records them) or indices -> indices."""
+        names = [labels] if isinstance(labels, str) else labels
+        if isinstance(names, (list, tuple)) and names and all(isinstance(x, str) for x in names):
+            if not self.class_names:
+                raise ValueError("this model records no class names: pass class indices")
+            unknown = [x for x in names if x not in self.class_names]
+            if unknown:
+                raise ValueError(f"unknown classes {unknown}; this model knows {self.class_names}")
+            return [self.class_names.index(x) for x in names]
+        return labels
 
     def save_pretrained(self, path: str | os.PathLike, *, dtype: str | None = None, card: str | None = None) -> Path:
         """Write a Hugging Face model folder: config.json + model.safetensors (+ README.md card)."""
@@ -209,13 +261,13 @@ def check_masks(masks: Tensor) -> Tensor:
     return masks
 
 
-def check_images(images: Tensor, like: Tensor) -> Tensor:
-    """N3HW float tensor in [0, 1] whose batch and size match ``like``."""
+def check_images(images: Tensor, like: Tensor | None) -> Tensor:
+    """N3HW float tensor in [0, 1] whose batch and size match ``like`` (if given)."""
     if not isinstance(images, Tensor):
         raise TypeError(f"images must be a torch.Tensor, got {type(images).__name__}")
     if images.ndim != 4 or images.shape[1] != 3:
         raise ValueError(f"images must be N3HW (RGB), got shape {tuple(images.shape)}")
-    if images.shape[0] != like.shape[0] or images.shape[-2:] != like.shape[-2:]:
+    if like is not None and (images.shape[0] != like.shape[0] or images.shape[-2:] != like.shape[-2:]):
         raise ValueError(f"images {tuple(images.shape)} and masks {tuple(like.shape)} differ in batch or size")
     if not images.is_floating_point() or images.min() < 0 or images.max() > 1:
         raise ValueError("images must be float with values in [0, 1]")

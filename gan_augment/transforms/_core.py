@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gan_augment.functional import resize_images
 from gan_augment.synthesizer import Synthesizer
 
 EmptyMaskPolicy = Literal["raise", "skip"]
@@ -56,8 +57,8 @@ class LazySynthesizer:
         return self.source
 
 
-def check_image_array(image: Any, owner: str, *, channel_axis: int) -> None:
-    """Type, dtype, channel and range checks for one image (numpy or tensor)."""
+def check_image_array(image: Any, owner: str, *, channel_axis: int, check_range: bool = True) -> None:
+    """Type, dtype, channel and (for floats, unless told not to) [0, 1] range checks for one image."""
     if not isinstance(image, (np.ndarray, Tensor)):
         raise TypeError(f"{owner}: image must be a numpy array or torch tensor, got {type(image).__name__}")
     if image.ndim != 3 or image.shape[channel_axis] != 3:
@@ -68,6 +69,8 @@ def check_image_array(image: Any, owner: str, *, channel_axis: int) -> None:
         return
     if dtype not in ("float32", "float64", "float16", "bfloat16"):
         raise TypeError(f"{owner}: image dtype must be uint8 or float in [0, 1], got {dtype}")
+    if not check_range:
+        return
     lo, hi = float(image.min()), float(image.max())
     if lo < 0.0 or hi > 1.0:
         raise ValueError(f"{owner}: float image values must lie in [0, 1], found [{lo:.3g}, {hi:.3g}]")
@@ -100,31 +103,38 @@ def synthesize(
     seed: int,
     owner: str,
     on_empty_mask: EmptyMaskPolicy = "raise",
+    label: int | None = None,
 ) -> Tensor | None:
     """One synthetic image (3HW float in [0, 1]) for ``image`` (3HW [0, 1]) and ``mask`` (HW {0, 1}).
 
-    Returns ``None`` when the mask is empty and ``on_empty_mask="skip"`` (leave the input).
+    Translators get what they read (the mask, the image, or both); noise generators replace
+    the image by a sample of the same size (only without a mask: a sample has no mask to
+    stay aligned with). Returns ``None`` when the mask is empty and ``on_empty_mask="skip"``.
     """
     synth = lazy.get()
     if synth.task == "noise_to_image":
         if mask is not None:
             raise ValueError(
                 f"{owner}: {synth.architecture} generates from noise and cannot keep an image/mask pair aligned; "
-                "use a mask-conditioned generator (e.g. pix2pix) for segmentation pipelines"
+                "use a mask-conditioned generator (e.g. pix2pix) in segmentation pipelines"
             )
-        raise NotImplementedError(f"{owner}: noise generators are used through mixers (gan_augment.mixers)")
-    if mask is None:
-        raise ValueError(f"{owner}: {synth.architecture} is conditioned on a lesion mask: pass a mask target")
-    if not bool(mask.any()):
-        if on_empty_mask == "skip":
-            return None
-        raise ValueError(
-            f"{owner}: mask is empty (no lesion pixels); {synth.architecture} needs a lesion to draw. "
-            "Pass on_empty_mask='skip' to leave such samples unchanged"
-        )
-    images = image.unsqueeze(0) if synth.task == "image_to_image" else None
+        with torch.no_grad():
+            out = synth.sample(1, labels=label, seed=seed)
+        return resize_images(out, tuple(image.shape[-2:]))[0].to(image.device)
+    if synth.spec.needs_mask:
+        if mask is None:
+            raise ValueError(f"{owner}: {synth.architecture} is conditioned on a lesion mask: pass a mask target")
+        if not bool(mask.any()):
+            if on_empty_mask == "skip":
+                return None
+            raise ValueError(
+                f"{owner}: mask is empty (no lesion pixels); {synth.architecture} needs a lesion mask. "
+                "Pass on_empty_mask='skip' to leave such samples unchanged"
+            )
+    images = image.unsqueeze(0) if synth.spec.needs_image else None
+    masks = mask[None, None] if synth.spec.needs_mask else None
     with torch.no_grad():
-        return synth.translate(mask[None, None], images, seed=seed)[0]
+        return synth.translate(images=images, masks=masks, seed=seed)[0]
 
 
 def to_float01(image: Tensor) -> Tensor:

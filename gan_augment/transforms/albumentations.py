@@ -30,6 +30,7 @@ class GANAugment(A.DualTransform):
             (loaded on first use). Serialisation (``A.to_dict``) stores the name.
         p: probability of applying the transform.
         on_empty_mask: ``"raise"`` (default) or ``"skip"`` (leave samples without lesion pixels unchanged).
+        label: class to draw for class-conditional noise generators (classification pipelines).
         device: where to run the generator when it is loaded by name (``"auto"``: CUDA when
             present, but always the CPU inside DataLoader workers).
 
@@ -41,6 +42,7 @@ class GANAugment(A.DualTransform):
         generator: Any
         on_empty_mask: Literal["raise", "skip"]
         device: str
+        label: int | None
 
     def __init__(
         self,
@@ -48,12 +50,14 @@ class GANAugment(A.DualTransform):
         p: float = 0.5,
         on_empty_mask: EmptyMaskPolicy = "raise",
         device: str = "auto",
+        label: int | None = None,
     ) -> None:
         super().__init__(p=p)
         self._lazy = LazySynthesizer(generator, device)
         self.generator = generator
         self.on_empty_mask = on_empty_mask
         self.device = device
+        self.label = label
 
     @property
     def targets_as_params(self) -> list[str]:
@@ -70,7 +74,9 @@ class GANAugment(A.DualTransform):
     def apply(self, img: np.ndarray, condition: torch.Tensor | None = None, seed: int = 0, **params: Any) -> np.ndarray:
         image01 = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)
         image01 = image01.float() / 255.0 if img.dtype == np.uint8 else image01.float()
-        result = synthesize(self._lazy, image01, condition, seed=seed, owner="GANAugment", on_empty_mask=self.on_empty_mask)
+        result = synthesize(
+            self._lazy, image01, condition, seed=seed, owner="GANAugment", on_empty_mask=self.on_empty_mask, label=self.label
+        )
         if result is None:
             return img
         if img.dtype == np.uint8:
@@ -85,4 +91,23 @@ class GANAugment(A.DualTransform):
             "generator": self._lazy.serializable_name("GANAugment"),
             "on_empty_mask": self.on_empty_mask,
             "device": self.device,
+            "label": self.label,
         }
+
+
+def albumentations_worker_init(worker_id: int) -> None:
+    """``DataLoader(worker_init_fn=...)``: give each worker's Albumentations pipelines their own seed.
+
+    ``A.Compose(seed=s)`` is copied into every worker with the same random state, so without
+    this all workers draw the same augmentations (GANAugment's included). This reseeds every
+    ``Compose`` held by the worker's data set (as an attribute) with torch's per-worker seed,
+    which is reproducible when the DataLoader gets a seeded ``generator``.
+    """
+    from torch.utils.data import get_worker_info
+
+    info = get_worker_info()
+    if info is None:
+        return
+    for value in vars(info.dataset).values():
+        if isinstance(value, A.BaseCompose):
+            value.set_random_seed(info.seed % 2**32)
