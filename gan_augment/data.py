@@ -111,6 +111,16 @@ class DermDataset(Dataset):
     def has_masks(self) -> bool:
         return all(r.mask is not None for r in self.records)
 
+    def with_classes(self, names: Sequence[str]) -> DermDataset:
+        """Only the records of the named classes (labels keep their original indices)."""
+        if not self.class_names:
+            raise ValueError("this data set has no class labels")
+        unknown = set(names) - set(self.class_names)
+        if unknown:
+            raise ValueError(f"unknown classes {sorted(unknown)}; this data set has {list(self.class_names)}")
+        keep = {self.class_names.index(n) for n in names}
+        return self.subset(i for i, r in enumerate(self.records) if r.label in keep)
+
     def subset(self, indices: Iterable[int]) -> DermDataset:
         """A new data set with the chosen records (keeps class names and provenance)."""
         part = DermDataset([self.records[i] for i in indices], self.class_names)
@@ -378,7 +388,23 @@ def grouped_split(
             for name in names[start:stop]:
                 part.extend(groups[label][name])
             start = stop
+    empty = [i for i, p in enumerate(parts) if not p]
+    if empty:
+        raise ValueError(f"split part(s) {empty} would be empty: too few lesions for fractions {tuple(fractions)}")
     return [dataset.subset(sorted(p)) for p in parts]
+
+
+HAM10000_SPLITS = {"training": 0, "test": 1}
+
+
+def ham10000_split(ham: HAM10000, split: str) -> DermDataset:
+    """HAM10000 has no official splits: ``training`` / ``test`` are the 80 % / 20 % parts of
+    :func:`grouped_split` (by lesion, stratified, seed 0); ``all`` is everything."""
+    if split == "all":
+        return ham
+    if split not in HAM10000_SPLITS:
+        raise ValueError(f"HAM10000 split must be 'training', 'test' or 'all', got {split!r}")
+    return grouped_split(ham, (0.8, 0.2), seed=0)[HAM10000_SPLITS[split]]
 
 
 def open_dataset(path: str | os.PathLike, split: str = "training", **kwargs: Any) -> DermDataset:
@@ -394,7 +420,7 @@ def open_dataset(path: str | os.PathLike, split: str = "training", **kwargs: Any
     if any(path.glob("ISIC2018_Task3_*_Input")):
         return ISIC2018(path, split, task="classification", **kwargs)
     if (path / "HAM10000_metadata.csv").is_file():
-        return HAM10000(path, **kwargs)
+        return ham10000_split(HAM10000(path, **kwargs), split)
     if (path / "PH2 Dataset images").is_dir():
         return PH2(path)
     if (path / "images").is_dir():

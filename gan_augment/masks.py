@@ -59,8 +59,8 @@ def geometric_mask(size: int | tuple[int, int], seed: Seed = None, kind: str | N
         mask[rr, cc] = 1
         return mask
     if kind == "polygon":
-        n = int(rng.integers(5, 11))
-        theta = np.sort(rng.uniform(0, 2 * np.pi, n)) + angle
+        n = int(rng.integers(5, 11))  # vertices around the centre, evenly spread with jitter
+        theta = (np.arange(n) + rng.uniform(-0.35, 0.35, n)) * (2 * np.pi / n) + angle
         r = radius * rng.uniform(0.7, 1.15, n)
     else:  # star: alternating outer and inner radii
         n = int(rng.integers(5, 9))

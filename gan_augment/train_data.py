@@ -7,7 +7,7 @@ an uninterrupted run would have seen, however many DataLoader workers there are.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -28,7 +28,7 @@ def square_resize(array: np.ndarray, size: int, *, nearest: bool) -> np.ndarray:
     if s == size:
         return np.ascontiguousarray(array)
     resample = Image.NEAREST if nearest else Image.BILINEAR
-    return np.asarray(Image.fromarray(array).resize((size, size), resample))
+    return np.array(Image.fromarray(array).resize((size, size), resample))
 
 
 class GANTrainingView(Dataset):
@@ -39,16 +39,28 @@ class GANTrainingView(Dataset):
     (Isola et al. 2017, Sec. 6.2): resize to ``jitter * image_size``, random crop back to
     ``image_size``; plus a random flip / 90-degree rotation (dermoscopy has no canonical
     orientation). ``preload()`` decodes every image once into memory.
+
+    ``condition_maps(image, mask, attributes) -> CHW uint8`` (e.g. pix2pixHD's label and
+    instance maps) is computed once per item at load size and jittered with the image; it
+    is returned as float ``"condition"``.
     """
 
     def __init__(
-        self, base: Dataset, image_size: int, *, seed: int = 0, jitter: float = 1.125, dihedral: bool = True
+        self,
+        base: Dataset,
+        image_size: int,
+        *,
+        seed: int = 0,
+        jitter: float = 1.125,
+        dihedral: bool = True,
+        condition_maps: Callable[[np.ndarray, np.ndarray, np.ndarray | None], np.ndarray] | None = None,
     ) -> None:
         if jitter < 1.0:
             raise ValueError(f"jitter must be >= 1, got {jitter}")
         self.base, self.image_size, self.seed = base, int(image_size), int(seed)
         self.load_size = int(round(image_size * jitter))
         self.dihedral = dihedral
+        self.condition_maps = condition_maps
         self._cache: list[dict[str, Any]] | None = None
 
     def __len__(self) -> int:
@@ -63,6 +75,11 @@ class GANTrainingView(Dataset):
             out["mask"] = square_resize(item["mask"], self.load_size, nearest=True)
         if "label" in item:
             out["label"] = int(item["label"])
+        if self.condition_maps is not None:
+            attributes = item.get("attributes")
+            if attributes is not None:
+                attributes = np.stack([square_resize(a, self.load_size, nearest=True) for a in attributes])
+            out["condition"] = self.condition_maps(out["image"], out["mask"], attributes)
         return out
 
     def preload(self, threads: int = 8, progress: bool = True) -> GANTrainingView:
@@ -91,13 +108,16 @@ class GANTrainingView(Dataset):
     def _tensors(self, index: int, top: int, left: int, turns: int, flip: bool) -> dict[str, Tensor]:
         item = self._load(index)
 
-        def view(a: np.ndarray) -> np.ndarray:
-            a = np.rot90(a[top : top + self.image_size, left : left + self.image_size], turns, axes=(0, 1))
-            return np.ascontiguousarray(a[:, ::-1] if flip else a)
+        def view(a: np.ndarray, y: int = 0) -> np.ndarray:  # y: index of the height axis
+            crop = (slice(None),) * y + (slice(top, top + self.image_size), slice(left, left + self.image_size))
+            a = np.rot90(a[crop], turns, axes=(y, y + 1))
+            return np.ascontiguousarray(np.flip(a, axis=y + 1) if flip else a)
 
         out: dict[str, Tensor] = {"image": torch.from_numpy(view(item["image"])).permute(2, 0, 1).float() / 127.5 - 1}
         if "mask" in item:
             out["mask"] = torch.from_numpy(view(item["mask"])).float().unsqueeze(0)
+        if "condition" in item:
+            out["condition"] = torch.from_numpy(view(item["condition"], y=1)).float()
         if "label" in item:
             out["label"] = torch.tensor(item["label"], dtype=torch.long)
         return out

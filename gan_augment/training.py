@@ -397,3 +397,15 @@ def make_recipe(architecture: str, image_size: int, options: Mapping[str, Any] |
     generator_config = {**defaults, **implied, **generator_options}
     generator = spec.generator(**generator_config)
     return spec.recipe(generator, generator_config, spec.hparams(**hparam_options), image_size)
+
+
+def make_training_data(architecture: str, dataset: Dataset, image_size: int, seed: int = 0, jitter: float = 1.125) -> Dataset:
+    """The (epoch, index)-keyed training view a model trains on: its spec's ``training_data``
+    (e.g. skin / lesion domains for translators) or a :class:`GANTrainingView`."""
+    from gan_augment.registry import get_spec
+    from gan_augment.train_data import GANTrainingView
+
+    spec = get_spec(architecture)
+    if spec.training_data is not None:
+        return spec.training_data(dataset, image_size, seed)
+    return GANTrainingView(dataset, image_size, seed=seed, jitter=jitter)

@@ -30,6 +30,11 @@ class UNetGenerator(nn.Module):
     all but the first and innermost, LeakyReLU 0.2. Decoder: 4x4 stride-2 transposed
     convolutions with ReLU, BatchNorm and, in the three innermost, dropout 0.5 (the only
     noise source); tanh output. ``num_downs=7`` maps 128x128 down to 1x1.
+
+    ``norm="instance"`` gives the normalisation the paper trains with at batch size 1
+    (Sec. 3.3) at any batch size. ``upsample="resize"`` replaces each transposed
+    convolution by nearest 2x upsampling + 3x3 convolution, which avoids checkerboard
+    artefacts (Odena et al., Distill 2016); the default is the paper's ``"transpose"``.
     """
 
     def __init__(
@@ -40,10 +45,19 @@ class UNetGenerator(nn.Module):
         num_downs: int = 7,
         norm: str = "batch",
         dropout: float = 0.5,
+        upsample: str = "transpose",
     ) -> None:
         super().__init__()
         if num_downs < 2:
             raise ValueError(f"num_downs must be >= 2, got {num_downs}")
+        if upsample not in ("transpose", "resize"):
+            raise ValueError(f"upsample must be 'transpose' or 'resize', got {upsample!r}")
+
+        def up(cin: int, cout: int, with_bias: bool) -> list[nn.Module]:
+            if upsample == "transpose":
+                return [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=with_bias)]
+            return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(cin, cout, 3, 1, 1, bias=with_bias)]
+
         make_norm = norm_layer(norm)
         bias = norm != "batch"
         widths = [ngf * min(2**i, 8) for i in range(num_downs)]
@@ -61,9 +75,9 @@ class UNetGenerator(nn.Module):
             in_width = widths[i] if innermost else 2 * widths[i]
             layers = [nn.ReLU(True)]
             if outermost:
-                layers += [nn.ConvTranspose2d(in_width, out_channels, 4, 2, 1), nn.Tanh()]
+                layers += [*up(in_width, out_channels, True), nn.Tanh()]
             else:
-                layers += [nn.ConvTranspose2d(in_width, widths[i - 1], 4, 2, 1, bias=bias), make_norm(widths[i - 1])]
+                layers += [*up(in_width, widths[i - 1], bias), make_norm(widths[i - 1])]
                 if dropout > 0 and i >= num_downs - 3:
                     layers.append(nn.Dropout(dropout))
             self.up.append(nn.Sequential(*layers))
