@@ -44,10 +44,11 @@ def multiscale_adversarial_loss(
 
 def feature_matching_loss(fake_features: Sequence[Sequence[Tensor]], real_features: Sequence[Sequence[Tensor]]) -> Tensor:
     """pix2pixHD's feature matching (Wang et al. 2018, Eq. 4): L1 between the discriminators'
-    intermediate activations on real and fake, averaged over layers and scales."""
-    total, count = 0.0, 0
+    intermediate activations on fake and (detached) real, summed over layers, averaged over
+    scales and weighted 4 / (layers) as in the reference implementation."""
+    per_scale = []
     for fake_scale, real_scale in zip(fake_features, real_features):
-        for f, r in zip(fake_scale[:-1], real_scale[:-1]):
-            total = total + F.l1_loss(f.float(), r.detach().float())
-            count += 1
-    return total / max(count, 1)
+        layers = list(zip(fake_scale[:-1], real_scale[:-1]))
+        total = sum(F.l1_loss(f.float(), r.detach().float()) for f, r in layers)
+        per_scale.append(total * 4.0 / max(len(layers), 1))
+    return torch.stack(per_scale).mean()

@@ -91,6 +91,51 @@ class MultiScaleDiscriminator(nn.Module):
         return results
 
 
+class ResnetBlock(nn.Module):
+    """Two reflection-padded 3x3 convolutions with a skip (Johnson et al. 2016; used by
+    pix2pixHD's global generator and CycleGAN's generator)."""
+
+    def __init__(self, channels: int, norm: str = "instance") -> None:
+        super().__init__()
+        make_norm = norm_layer(norm)
+        self.body = nn.Sequential(
+            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), make_norm(channels), nn.ReLU(True),
+            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3), make_norm(channels),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.body(x)
+
+
+class ResnetGenerator(nn.Module):
+    """c7s1-ngf, ``n_downsampling`` stride-2 3x3 convolutions doubling the width, ``n_blocks``
+    residual blocks, as many stride-2 3x3 transposed convolutions, c7s1-out, tanh (Johnson et
+    al. 2016). pix2pixHD's global generator and CycleGAN's generator are instances of it."""
+
+    def __init__(
+        self, in_channels: int, out_channels: int = 3, ngf: int = 64, n_downsampling: int = 2, n_blocks: int = 9, norm: str = "instance"
+    ) -> None:
+        super().__init__()
+        make_norm = norm_layer(norm)
+        layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, ngf, 7), make_norm(ngf), nn.ReLU(True)]
+        for i in range(n_downsampling):
+            w = ngf * 2**i
+            layers += [nn.Conv2d(w, 2 * w, 3, 2, 1), make_norm(2 * w), nn.ReLU(True)]
+        layers += [ResnetBlock(ngf * 2**n_downsampling, norm) for _ in range(n_blocks)]
+        for i in range(n_downsampling, 0, -1):
+            w = ngf * 2**i
+            layers += [nn.ConvTranspose2d(w, w // 2, 3, 2, 1, output_padding=1), make_norm(w // 2), nn.ReLU(True)]
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7), nn.Tanh()]
+        self.model = nn.Sequential(*layers)
+        self.multiple = 2**n_downsampling
+        init_gan_weights(self)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.shape[-1] % self.multiple or x.shape[-2] % self.multiple:
+            raise ValueError(f"input height and width must be multiples of {self.multiple}, got {tuple(x.shape[-2:])}")
+        return self.model(x)
+
+
 def set_requires_grad(module: nn.Module, flag: bool) -> None:
     for p in module.parameters():
         p.requires_grad_(flag)
@@ -98,9 +143,3 @@ def set_requires_grad(module: nn.Module, flag: bool) -> None:
 
 def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
-
-
-@torch.no_grad()
-def assert_finite(tensor: Tensor, what: str) -> None:
-    if not torch.isfinite(tensor).all():
-        raise FloatingPointError(f"{what} is not finite")

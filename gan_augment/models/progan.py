@@ -1,0 +1,303 @@
+"""Progressive growing GAN with label conditioning.
+
+Karras et al., "Progressive Growing of GANs for Improved Quality, Stability, and
+Variation", ICLR 2018: resolutions grow 4 -> 8 -> ... (Sec. 2), each new block faded in
+with weight alpha going 0 -> 1 and then stabilised; equalised learning rate (Sec. 4.1),
+pixelwise feature normalisation in G (Sec. 4.2), minibatch standard deviation in D
+(Sec. 3); WGAN-GP loss with drift penalty (App. A.1). Applied to skin lesions with the
+class label concatenated to the input of every layer but the last of G and D by Bissoto
+et al., "Skin Lesion Synthesis with Generative Adversarial Networks", ISIC Skin Image
+Analysis Workshop 2018 (Sec. 3.1). The growth schedule (images per fade-in / stabilisation
+phase) is the ``phase_images`` training option.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gan_augment.functional import from_model_range, latent, seeded
+from gan_augment.models.dcgan import label_maps
+from gan_augment.registry import ModelSpec, register
+from gan_augment.training import Recipe
+
+
+class EqualizedConv2d(nn.Module):
+    """Conv with weights ~ N(0, 1) scaled at run time by He's constant (equalised LR)."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, padding: int = 0) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(cout, cin, kernel, kernel))
+        self.bias = nn.Parameter(torch.zeros(cout))
+        self.scale = math.sqrt(2.0 / (cin * kernel * kernel))
+        self.padding = padding
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.conv2d(x, self.weight * self.scale, self.bias, padding=self.padding)
+
+
+class EqualizedLinear(nn.Module):
+    def __init__(self, cin: int, cout: int, gain: float = math.sqrt(2.0)) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(cout, cin))
+        self.bias = nn.Parameter(torch.zeros(cout))
+        self.scale = gain / math.sqrt(cin)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.linear(x, self.weight * self.scale, self.bias)
+
+
+def pixel_norm(x: Tensor, eps: float = 1e-8) -> Tensor:
+    return x * torch.rsqrt(x.pow(2).mean(dim=1, keepdim=True) + eps)
+
+
+def minibatch_stddev(x: Tensor, group: int = 4) -> Tensor:
+    """Append the mean over features of the per-group standard deviation as one channel."""
+    n, c, h, w = x.shape
+    g = min(group, n)
+    while n % g:
+        g -= 1
+    y = x.float().view(g, -1, c, h, w)
+    y = (y - y.mean(0)).pow(2).mean(0).add(1e-8).sqrt().mean(dim=(1, 2, 3))
+    y = y.view(-1, 1, 1, 1).repeat(g, 1, h, w).to(x.dtype)
+    return torch.cat([x, y], dim=1)
+
+
+def _stages(image_size: int) -> int:
+    if image_size < 4 or image_size & (image_size - 1):
+        raise ValueError(f"ProGAN needs a power-of-two image size >= 4, got {image_size}")
+    return image_size.bit_length() - 2  # 4x4 is stage 0
+
+
+def image_size_config(size: int) -> dict[str, int]:
+    _stages(size)
+    return {"image_size": size}
+
+
+class ProGANGenerator(nn.Module):
+    """Grows from 4x4 to ``image_size``; ``stage`` and ``alpha`` are buffers, so the state
+    dict records how far training has grown it. Output is linear (clamped at inference)."""
+
+    def __init__(
+        self,
+        latent_dim: int = 256,
+        image_size: int = 128,
+        fmap_base: int = 4096,
+        fmap_max: int = 256,
+        num_classes: int = 0,
+        channels: int = 3,
+    ) -> None:
+        super().__init__()
+        self.latent_dim, self.num_classes, self.max_stage = latent_dim, num_classes, _stages(image_size)
+        nf = [min(fmap_base // 2**s, fmap_max) for s in range(self.max_stage + 1)]
+        nc = num_classes
+        self.dense = EqualizedLinear(latent_dim + nc, nf[0] * 16, gain=math.sqrt(2) / 4)
+        self.conv0 = EqualizedConv2d(nf[0] + nc, nf[0], 3, 1)
+        self.blocks = nn.ModuleList(
+            nn.ModuleList([EqualizedConv2d(nf[s - 1] + nc, nf[s], 3, 1), EqualizedConv2d(nf[s] + nc, nf[s], 3, 1)])
+            for s in range(1, self.max_stage + 1)
+        )
+        self.to_rgb = nn.ModuleList(EqualizedConv2d(nf[s], channels, 1) for s in range(self.max_stage + 1))
+        self.register_buffer("stage", torch.tensor(self.max_stage))
+        self.register_buffer("alpha", torch.tensor(1.0))
+
+    def _cat(self, x: Tensor, labels: Tensor | None) -> Tensor:
+        if not self.num_classes:
+            return x
+        return torch.cat([x, label_maps(labels, self.num_classes, *x.shape[-2:]).to(x.dtype)], dim=1)
+
+    def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        if self.num_classes and labels is None:
+            raise ValueError("this generator is class-conditional: pass labels")
+        stage, alpha = int(self.stage), float(self.alpha)
+        z = pixel_norm(z)
+        if self.num_classes:
+            z = torch.cat([z, F.one_hot(labels, self.num_classes).to(z.dtype)], dim=1)
+        x = pixel_norm(F.leaky_relu(self.dense(z).view(z.shape[0], -1, 4, 4), 0.2))
+        x = pixel_norm(F.leaky_relu(self.conv0(self._cat(x, labels)), 0.2))
+        previous = x
+        for block in self.blocks[:stage]:
+            previous = x
+            x = F.interpolate(x, scale_factor=2, mode="nearest")
+            for conv in block:
+                x = pixel_norm(F.leaky_relu(conv(self._cat(x, labels)), 0.2))
+        out = self.to_rgb[stage](x)
+        if stage > 0 and alpha < 1.0:  # fade the new block in over the upsampled old output
+            old = F.interpolate(self.to_rgb[stage - 1](previous), scale_factor=2, mode="nearest")
+            out = alpha * out + (1 - alpha) * old
+        return out
+
+
+class ProGANDiscriminator(nn.Module):
+    """Mirror of the generator: fromRGB at the current resolution, blocks of two 3x3
+    convolutions + 2x average pooling, minibatch stddev and a dense output at 4x4."""
+
+    def __init__(self, image_size: int = 128, fmap_base: int = 4096, fmap_max: int = 256, num_classes: int = 0, channels: int = 3):
+        super().__init__()
+        self.num_classes, self.max_stage = num_classes, _stages(image_size)
+        nf = [min(fmap_base // 2**s, fmap_max) for s in range(self.max_stage + 1)]
+        nc = num_classes
+        self.from_rgb = nn.ModuleList(EqualizedConv2d(channels + nc, nf[s], 1) for s in range(self.max_stage + 1))
+        self.blocks = nn.ModuleList(
+            nn.ModuleList([EqualizedConv2d(nf[s] + nc, nf[s], 3, 1), EqualizedConv2d(nf[s] + nc, nf[s - 1], 3, 1)])
+            for s in range(1, self.max_stage + 1)
+        )
+        self.conv0 = EqualizedConv2d(nf[0] + 1 + nc, nf[0], 3, 1)
+        self.conv4 = EqualizedConv2d(nf[0] + nc, nf[0], 4, 0)
+        self.out = EqualizedLinear(nf[0], 1, gain=1.0)
+
+    def _cat(self, x: Tensor, labels: Tensor | None) -> Tensor:
+        if not self.num_classes:
+            return x
+        return torch.cat([x, label_maps(labels, self.num_classes, *x.shape[-2:]).to(x.dtype)], dim=1)
+
+    def _block(self, s: int, x: Tensor, labels: Tensor | None) -> Tensor:
+        for conv in self.blocks[s - 1]:
+            x = F.leaky_relu(conv(self._cat(x, labels)), 0.2)
+        return F.avg_pool2d(x, 2)
+
+    def forward(self, x: Tensor, labels: Tensor | None, stage: int, alpha: float) -> Tensor:
+        h = F.leaky_relu(self.from_rgb[stage](self._cat(x, labels)), 0.2)
+        if stage > 0:
+            h = self._block(stage, h, labels)
+            if alpha < 1.0:
+                low = F.leaky_relu(self.from_rgb[stage - 1](self._cat(F.avg_pool2d(x, 2), labels)), 0.2)
+                h = alpha * h + (1 - alpha) * low
+            for s in range(stage - 1, 0, -1):
+                h = self._block(s, h, labels)
+        h = F.leaky_relu(self.conv0(self._cat(minibatch_stddev(h), labels)), 0.2)
+        h = F.leaky_relu(self.conv4(self._cat(h, labels)), 0.2)
+        return self.out(h.flatten(1))
+
+
+@dataclass
+class ProGANHParams:
+    """Karras et al. defaults: Adam lr 1e-3, betas (0, 0.99); WGAN-GP lambda 10, drift 1e-3.
+    ``phase_images``: real images shown per fade-in phase and per stabilisation phase."""
+
+    phase_images: int = 300_000
+    lr: float = 1e-3
+    beta1: float = 0.0
+    beta2: float = 0.99
+    gp_weight: float = 10.0
+    drift: float = 1e-3
+
+
+def growth(images_seen: int, phase_images: int, max_stage: int) -> tuple[int, float]:
+    """(stage, alpha) after ``images_seen`` images: stage 0 stabilises, then each further
+    stage has a fade-in phase (alpha 0 -> 1) and a stabilisation phase (alpha = 1)."""
+    phase = images_seen // phase_images
+    stage = min((phase + 1) // 2, max_stage)
+    if stage < max_stage or phase < 2 * max_stage:
+        fading = phase % 2 == 1
+        alpha = (images_seen % phase_images) / phase_images if fading else 1.0
+        return stage, alpha
+    return max_stage, 1.0
+
+
+class ProGANRecipe(Recipe):
+    architecture = "progan"
+
+    def __init__(self, generator: ProGANGenerator, generator_config: dict[str, Any], hparams: ProGANHParams, image_size: int):
+        super().__init__(generator, generator_config, hparams, image_size)
+        cfg = {k: generator_config[k] for k in ("image_size", "fmap_base", "fmap_max", "num_classes", "channels") if k in generator_config}
+        self.discriminator = ProGANDiscriminator(**cfg)
+        betas = (hparams.beta1, hparams.beta2)
+        self.opt_g = torch.optim.Adam(generator.parameters(), lr=hparams.lr, betas=betas, eps=1e-8)
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=hparams.lr, betas=betas, eps=1e-8)
+        self._step = 0
+
+    def networks(self) -> dict[str, nn.Module]:
+        return {"G": self.generator, "D": self.discriminator}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"G": self.opt_g, "D": self.opt_d}
+
+    def set_progress(self, step: int, total_steps: int) -> None:
+        self._step = step
+
+    def _grow(self, batch_size: int) -> tuple[int, float]:
+        stage, alpha = growth(self._step * batch_size, self.hparams.phase_images, self.generator.max_stage)
+        self.generator.stage.fill_(stage)
+        self.generator.alpha.fill_(alpha)
+        return stage, alpha
+
+    @staticmethod
+    def _real_at(images: Tensor, stage: int, alpha: float) -> Tensor:
+        """Real images at the current resolution, faded like the generator's output."""
+        size = 4 * 2**stage
+        x = F.adaptive_avg_pool2d(images, size) if images.shape[-1] != size else images
+        if stage > 0 and alpha < 1.0:
+            low = F.interpolate(F.avg_pool2d(x, 2), scale_factor=2, mode="nearest")
+            x = alpha * x + (1 - alpha) * low
+        return x
+
+    def _gradient_penalty(self, real: Tensor, fake: Tensor, labels: Tensor | None, stage: int, alpha: float) -> Tensor:
+        eps = torch.rand(real.shape[0], 1, 1, 1, device=real.device)
+        mixed = (eps * real + (1 - eps) * fake).requires_grad_(True)
+        scores = self.discriminator(mixed, labels, stage, alpha)
+        (grad,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True)
+        return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
+
+    def train_step(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        hp = self.hparams
+        n = batch["image"].shape[0]
+        stage, alpha = self._grow(n)
+        real = self._real_at(batch["image"], stage, alpha)
+        labels = batch["label"] if self.generator.num_classes else None
+        z = torch.randn(n, self.generator.latent_dim, device=real.device)
+
+        self.opt_d.zero_grad(set_to_none=True)
+        with self.autocast():
+            fake = self.generator(z, labels)
+            d_real = self.discriminator(real, labels, stage, alpha).float()
+            d_fake = self.discriminator(fake.detach(), labels, stage, alpha).float()
+        gp = self._gradient_penalty(real, fake.detach().float(), labels, stage, alpha)  # in fp32
+        loss_d = d_fake.mean() - d_real.mean() + hp.gp_weight * gp + hp.drift * d_real.pow(2).mean()
+        loss_d.backward()
+        self.opt_d.step()
+
+        self.opt_g.zero_grad(set_to_none=True)
+        with self.autocast():
+            loss_g = -self.discriminator(fake, labels, stage, alpha).float().mean()
+        loss_g.backward()
+        self.opt_g.step()
+        return {
+            "D": loss_d.detach(),
+            "G": loss_g.detach(),
+            "GP": gp.detach(),
+            "stage": torch.tensor(float(stage)),
+            "alpha": torch.tensor(alpha),
+        }
+
+    def preview(self, batch: dict[str, Tensor]) -> list[Tensor]:
+        n = batch["image"].shape[0]
+        labels = batch.get("label") if self.generator.num_classes else None
+        z = latent(n, self.generator.latent_dim, seed=0).to(self.device)
+        with seeded(0, self.device):
+            fake = self.generator(z, labels).float()
+        return [from_model_range(batch["image"]), from_model_range(fake)]
+
+
+SPEC = register(
+    ModelSpec(
+        name="progan",
+        task="noise_to_image",
+        generator=ProGANGenerator,
+        recipe=ProGANRecipe,
+        hparams=ProGANHParams,
+        paper="Karras et al. 2018 (progressive growing); Bissoto et al. 2018 (label-conditioned, skin lesions)",
+        summary="progressive growing GAN, label in every layer but the last: noise + class -> lesion image",
+        default_image_size=128,
+        tiny_generator_config={"latent_dim": 8, "fmap_base": 16, "fmap_max": 8, "num_classes": 3},
+        tiny_hparams={"phase_images": 4},
+        tiny_image_size=16,
+        config_for_size=image_size_config,
+        needs_mask=False,
+    )
+)

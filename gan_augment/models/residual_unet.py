@@ -1,0 +1,151 @@
+"""Residual U-Net translator: add a lesion inside a mask to lesion-free skin, or remove one.
+
+Furger et al., "Applications of Generative Adversarial Networks to Dermatologic Imaging",
+ANNPR 2020 (Sec. 3): a U-Net-like generator — encoder with two strided convolutions, four
+residual blocks, two transposed convolutions, skip concatenations — whose output is
+*added* to the input image, so it only has to learn the change; a relevancy loss (masked
+MSE between input and output outside the mask, lambda 10) keeps the rest of the image
+untouched. ``direction="add"`` maps (skin patch, lesion mask) to a lesion image;
+``direction="remove"`` maps (lesion image, its mask) to skin. Training data: lesion-free
+skin patches and lesion crops of the same data set (``gan_augment.domains``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from gan_augment.domains import skin_and_lesion_domains
+from gan_augment.functional import from_model_range, seeded
+from gan_augment.losses import adversarial_loss
+from gan_augment.models._blocks import PatchDiscriminator, ResnetBlock, init_gan_weights, norm_layer, set_requires_grad
+from gan_augment.registry import ModelSpec, register
+from gan_augment.training import Recipe
+
+
+class ResidualUNet(nn.Module):
+    """Input: image (3 channels, [-1, 1]) + mask (1 channel, {-1, 1}); output: image + change."""
+
+    def __init__(self, in_channels: int = 4, out_channels: int = 3, ngf: int = 64, n_blocks: int = 4, norm: str = "instance") -> None:
+        super().__init__()
+        make_norm = norm_layer(norm)
+        self.stem = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(in_channels, ngf, 7), make_norm(ngf), nn.ReLU(True))
+        self.down1 = nn.Sequential(nn.Conv2d(ngf, 2 * ngf, 3, 2, 1), make_norm(2 * ngf), nn.ReLU(True))
+        self.down2 = nn.Sequential(nn.Conv2d(2 * ngf, 4 * ngf, 3, 2, 1), make_norm(4 * ngf), nn.ReLU(True))
+        self.blocks = nn.Sequential(*[ResnetBlock(4 * ngf, norm) for _ in range(n_blocks)])
+        self.up1 = nn.Sequential(nn.ConvTranspose2d(4 * ngf, 2 * ngf, 3, 2, 1, output_padding=1), make_norm(2 * ngf), nn.ReLU(True))
+        self.up2 = nn.Sequential(nn.ConvTranspose2d(4 * ngf, ngf, 3, 2, 1, output_padding=1), make_norm(ngf), nn.ReLU(True))
+        self.head = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(2 * ngf, out_channels, 7), nn.Tanh())
+        self.out_channels = out_channels
+        init_gan_weights(self)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.shape[-1] % 4 or x.shape[-2] % 4:
+            raise ValueError(f"input height and width must be multiples of 4, got {tuple(x.shape[-2:])}")
+        s0 = self.stem(x)
+        s1 = self.down1(s0)
+        h = self.up1(self.blocks(self.down2(s1)))
+        h = self.up2(torch.cat([h, s1], 1))
+        change = 2.0 * self.head(torch.cat([h, s0], 1))  # can move a pixel across the whole range
+        return x[:, : self.out_channels] + change
+
+
+def image_and_mask(masks: Tensor | None, images: Tensor | None) -> Tensor:
+    """Generator input: the image in [-1, 1] and the mask mapped to {-1, 1}."""
+    return torch.cat([images, masks.float() * 2 - 1], dim=1)
+
+
+@dataclass
+class ResidualUNetHParams:
+    direction: str = "add"
+    ndf: int = 64
+    d_layers: int = 3
+    gan_mode: str = "lsgan"
+    lambda_relevancy: float = 10.0
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    lr_decay_start: float = 0.5
+
+
+class ResidualUNetRecipe(Recipe):
+    """D judges (image, mask) pairs: for ``add`` the real pairs are lesion crops with their
+    masks, for ``remove`` skin patches with the same masks."""
+
+    architecture = "residual_unet"
+
+    def __init__(self, generator: ResidualUNet, generator_config: dict[str, Any], hparams: ResidualUNetHParams, image_size: int):
+        super().__init__(generator, generator_config, hparams, image_size)
+        if hparams.direction not in ("add", "remove"):
+            raise ValueError(f"direction must be 'add' or 'remove', got {hparams.direction!r}")
+        self.discriminator = PatchDiscriminator(4, hparams.ndf, hparams.d_layers, "instance")
+        init_gan_weights(self.discriminator)
+        betas = (hparams.beta1, hparams.beta2)
+        self.opt_g = torch.optim.Adam(generator.parameters(), lr=hparams.lr, betas=betas)
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=hparams.lr, betas=betas)
+
+    def networks(self) -> dict[str, nn.Module]:
+        return {"G": self.generator, "D": self.discriminator}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"G": self.opt_g, "D": self.opt_d}
+
+    def _split(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+        """(source image, mask, real target-domain image)."""
+        skin, lesion, mask = batch["a_image"], batch["b_image"], batch["b_mask"]
+        return (skin, mask, lesion) if self.hparams.direction == "add" else (lesion, mask, skin)
+
+    def train_step(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        hp = self.hparams
+        source, mask, target = self._split(batch)
+        mask_pm = mask * 2 - 1
+        with self.autocast():
+            fake = self.generator(torch.cat([source, mask_pm], 1))
+
+        set_requires_grad(self.discriminator, True)
+        self.opt_d.zero_grad(set_to_none=True)
+        with self.autocast():
+            loss_d_fake = adversarial_loss(self.discriminator(torch.cat([fake.detach(), mask_pm], 1)), False, hp.gan_mode, for_discriminator=True)
+            loss_d_real = adversarial_loss(self.discriminator(torch.cat([target, mask_pm], 1)), True, hp.gan_mode, for_discriminator=True)
+        (0.5 * (loss_d_fake + loss_d_real)).backward()
+        self.opt_d.step()
+
+        set_requires_grad(self.discriminator, False)
+        self.opt_g.zero_grad(set_to_none=True)
+        with self.autocast():
+            loss_g_gan = adversarial_loss(self.discriminator(torch.cat([fake, mask_pm], 1)), True, hp.gan_mode, for_discriminator=False)
+        outside = 1.0 - mask
+        relevancy = ((fake.float() - source) ** 2 * outside).sum() / (outside.sum() * source.shape[1]).clamp_min(1)
+        (loss_g_gan + hp.lambda_relevancy * relevancy).backward()
+        self.opt_g.step()
+        return {"D_real": loss_d_real.detach(), "D_fake": loss_d_fake.detach(), "G_gan": loss_g_gan.detach(), "relevancy": relevancy.detach()}
+
+    def preview(self, batch: dict[str, Tensor]) -> list[Tensor]:
+        source, mask, target = self._split(batch)
+        with seeded(0, self.device):
+            fake = self.generator(torch.cat([source, mask * 2 - 1], 1)).float()
+        return [mask, from_model_range(source), from_model_range(fake), from_model_range(target)]
+
+
+SPEC = register(
+    ModelSpec(
+        name="residual_unet",
+        task="image_to_image",
+        generator=ResidualUNet,
+        recipe=ResidualUNetRecipe,
+        hparams=ResidualUNetHParams,
+        paper="Furger et al. 2020 (residual U-Net translator, relevancy loss)",
+        summary="residual U-Net: add a lesion inside a mask to skin (or remove it), rest of the image kept",
+        default_image_size=128,
+        tiny_generator_config={"ngf": 4, "n_blocks": 1},
+        tiny_hparams={"ndf": 4, "d_layers": 2},
+        tiny_image_size=32,
+        condition=image_and_mask,
+        needs_image=True,
+        needs_mask=True,
+        training_data=skin_and_lesion_domains,
+    )
+)
