@@ -1,0 +1,136 @@
+"""MONAI adapters: ``RandGANAugment`` (array) and ``RandGANAugmentd`` (dictionary).
+
+Both are ``RandomizableTransform``s drawing from ``self.R``, so ``set_random_state`` and
+MONAI's per-worker seeding (``monai.data.DataLoader`` / ``worker_init_fn``) reproduce
+them. Images are channel-first (3, H, W) numpy arrays, tensors or ``MetaTensor``s (metadata
+is kept); masks (1, H, W) or (H, W).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from monai.config import KeysCollection
+from monai.transforms import MapTransform, RandomizableTransform
+from monai.utils import TransformBackends
+
+from gan_augment.transforms._core import (
+    EmptyMaskPolicy,
+    GeneratorArg,
+    LazySynthesizer,
+    binary_mask,
+    check_image_array,
+    synthesize,
+)
+
+
+class RandGANAugment(RandomizableTransform):
+    """With probability ``prob``, replace a channel-first RGB image by a GAN sample
+    conditioned on ``mask`` (``__call__(img, mask)``); same type, shape and dtype.
+
+    ``value_range`` is the range of the input's values: ``(0, 1)`` for floats in [0, 1],
+    ``(0, 255)`` for images loaded as 0-255 floats; uint8 images are always 0-255.
+    """
+
+    backend = [TransformBackends.TORCH, TransformBackends.NUMPY]
+
+    def __init__(
+        self,
+        generator: GeneratorArg,
+        prob: float = 0.5,
+        on_empty_mask: EmptyMaskPolicy = "raise",
+        value_range: tuple[float, float] = (0.0, 1.0),
+        device: str = "auto",
+        label: int | None = None,
+    ) -> None:
+        if not 0.0 <= prob <= 1.0:
+            raise ValueError(f"prob must lie in [0, 1], got {prob}")
+        if on_empty_mask not in ("raise", "skip"):
+            raise ValueError(f"on_empty_mask must be 'raise' or 'skip', got {on_empty_mask!r}")
+        if value_range[1] <= value_range[0]:
+            raise ValueError(f"value_range must be (low, high) with low < high, got {value_range}")
+        RandomizableTransform.__init__(self, prob)
+        self.lazy = LazySynthesizer(generator, device)
+        self.on_empty_mask, self.value_range, self.label = on_empty_mask, tuple(value_range), label
+        self._seed = 0
+
+    def randomize(self, data: Any = None) -> None:
+        super().randomize(None)
+        self._seed = int(self.R.randint(0, 2**31 - 1))
+
+    def __call__(self, img: Any, mask: Any = None, randomize: bool = True) -> Any:
+        if randomize:
+            self.randomize()
+        if not self._do_transform:
+            return img
+        return self.apply(img, mask, self._seed)
+
+    def apply(self, img: Any, mask: Any, seed: int) -> Any:
+        """The synthesis itself, for a given seed (no randomness drawn)."""
+        check_image_array(img, "RandGANAugment", channel_axis=0, check_range=False)
+        tensor = torch.as_tensor(np.asarray(img) if isinstance(img, np.ndarray) else img.as_subclass(torch.Tensor))
+        low, high = (0.0, 255.0) if tensor.dtype == torch.uint8 else self.value_range
+        image01 = (tensor.float() - low) / (high - low)
+        if image01.min() < 0 or image01.max() > 1:
+            raise ValueError(
+                f"RandGANAugment: image values must lie in value_range {self.value_range}, "
+                f"found [{float(tensor.min()):.3g}, {float(tensor.max()):.3g}]"
+            )
+        condition = None if mask is None else binary_mask(mask, "RandGANAugment", tuple(tensor.shape[-2:]))
+        result = synthesize(self.lazy, image01, condition, seed=seed, owner="RandGANAugment", on_empty_mask=self.on_empty_mask, label=self.label)
+        if result is None:
+            return img
+        values = result * (high - low) + low
+        if tensor.dtype == torch.uint8:
+            values = values.round().clamp(0, 255)
+        out = img.copy() if isinstance(img, np.ndarray) else img.clone()
+        out[...] = values.numpy().astype(img.dtype) if isinstance(img, np.ndarray) else values.to(img.dtype)
+        return out
+
+
+class RandGANAugmentd(RandomizableTransform, MapTransform):
+    """Dictionary version: ``keys=("image", "label")`` names the image and (optionally) the
+    mask entry; the mask passes through, the image is replaced."""
+
+    backend = RandGANAugment.backend
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        generator: GeneratorArg,
+        prob: float = 0.5,
+        on_empty_mask: EmptyMaskPolicy = "raise",
+        value_range: tuple[float, float] = (0.0, 1.0),
+        device: str = "auto",
+        label: int | None = None,
+        allow_missing_keys: bool = False,
+    ) -> None:
+        MapTransform.__init__(self, keys, allow_missing_keys)
+        RandomizableTransform.__init__(self, prob)
+        if not 1 <= len(self.keys) <= 2:
+            raise ValueError(f"keys must be (image_key,) or (image_key, mask_key), got {self.keys}")
+        self.array = RandGANAugment(generator, 1.0, on_empty_mask, value_range, device, label)
+
+    def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None) -> RandGANAugmentd:
+        super().set_random_state(seed, state)
+        self.array.set_random_state(seed, state)
+        return self
+
+    def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
+        d = dict(data)
+        self.randomize(None)
+        seed = int(self.R.randint(0, 2**31 - 1))
+        if not self._do_transform:
+            return d
+        image_key = self.keys[0]
+        mask_key: Sequence[Hashable] | Hashable | None = self.keys[1] if len(self.keys) > 1 else None
+        if image_key not in d:
+            if self.allow_missing_keys:
+                return d
+            raise KeyError(f"RandGANAugmentd: key {image_key!r} not in the data")
+        mask = d.get(mask_key) if mask_key is not None else None
+        d[image_key] = self.array.apply(d[image_key], mask, seed)
+        return d
