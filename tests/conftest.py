@@ -1,0 +1,59 @@
+"""Shared fixtures: tiny models on tiny images, offline hub, paths to the team's data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+# No test may download anything: the hub client fails fast instead.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("TQDM_DISABLE", "1")
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+ISIC2017_ROOT = SHARED_DATA / "isic2017"
+HAM10000_ROOT = SHARED_DATA / "ham10000"
+
+needs_isic2017 = pytest.mark.skipif(not ISIC2017_ROOT.is_dir(), reason="../shared/data/isic2017 not present")
+needs_ham10000 = pytest.mark.skipif(not HAM10000_ROOT.is_dir(), reason="../shared/data/ham10000 not present")
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+
+def tiny_synthesizer(architecture: str = "pix2pix", seed: int = 0):
+    """A randomly initialised tiny generator of ``architecture`` wrapped as a Synthesizer."""
+    from gan_augment.registry import get_spec
+    from gan_augment.synthesizer import Synthesizer
+    from gan_augment.training import make_recipe
+
+    spec = get_spec(architecture)
+    torch.manual_seed(seed)
+    recipe = make_recipe(architecture, spec.tiny_image_size, {**spec.tiny_generator_config, **spec.tiny_hparams})
+    return Synthesizer.from_network(recipe.generator, architecture, recipe.generator_config, spec.tiny_image_size)
+
+
+@pytest.fixture(scope="session")
+def tiny_pix2pix_dir(tmp_path_factory) -> Path:
+    """A saved tiny pix2pix model folder (config.json + model.safetensors)."""
+    path = tmp_path_factory.mktemp("tiny_pix2pix")
+    tiny_synthesizer("pix2pix").save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_pix2pix(tiny_pix2pix_dir):
+    from gan_augment.hub import from_pretrained
+
+    return from_pretrained(tiny_pix2pix_dir, device="cpu")
+
+
+def disk_mask(h: int, w: int, cy: float | None = None, cx: float | None = None, r: float | None = None) -> np.ndarray:
+    """A binary HW uint8 disk (default: centred, radius a quarter of the shorter side)."""
+    cy = h / 2 if cy is None else cy
+    cx = w / 2 if cx is None else cx
+    r = min(h, w) / 4 if r is None else r
+    yy, xx = np.mgrid[:h, :w]
+    return (((yy - cy) ** 2 + (xx - cx) ** 2) <= r * r).astype(np.uint8)

@@ -1,0 +1,203 @@
+"""GANAugment as an Albumentations DualTransform: property tests on a tiny generator."""
+
+from __future__ import annotations
+
+import albumentations as A
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import disk_mask
+from gan_augment.transforms.albumentations import GANAugment, albumentations_worker_init
+
+SETTINGS = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@st.composite
+def image_and_mask(draw, dtype=np.uint8):
+    h = draw(st.integers(16, 72))
+    w = draw(st.integers(16, 72))
+    seed = draw(st.integers(0, 2**16))
+    rng = np.random.default_rng(seed)
+    image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    if dtype == np.float32:
+        image = (image / 255.0).astype(np.float32)
+    r = draw(st.floats(0.15, 0.45)) * min(h, w)
+    mask = disk_mask(h, w, r=r)
+    if draw(st.booleans()):
+        mask = mask * 255
+    return image, mask
+
+
+@SETTINGS
+@given(data=image_and_mask())
+def test_uint8_shape_dtype_range_and_mask_untouched(tiny_pix2pix, data):
+    image, mask = data
+    out = GANAugment(tiny_pix2pix, p=1.0)(image=image, mask=mask)
+    assert out["image"].shape == image.shape
+    assert out["image"].dtype == np.uint8
+    assert np.array_equal(out["mask"], mask)
+
+
+@SETTINGS
+@given(data=image_and_mask(dtype=np.float32))
+def test_float_images_stay_float_in_unit_range(tiny_pix2pix, data):
+    image, mask = data
+    out = GANAugment(tiny_pix2pix, p=1.0)(image=image, mask=mask)["image"]
+    assert out.shape == image.shape and out.dtype == np.float32
+    assert out.min() >= 0.0 and out.max() <= 1.0
+
+
+@SETTINGS
+@given(data=image_and_mask())
+def test_p0_is_identity(tiny_pix2pix, data):
+    image, mask = data
+    out = A.Compose([GANAugment(tiny_pix2pix, p=0.0)], seed=1)(image=image, mask=mask)
+    assert np.array_equal(out["image"], image) and np.array_equal(out["mask"], mask)
+
+
+@SETTINGS
+@given(data=image_and_mask(), seed=st.integers(0, 10_000))
+def test_deterministic_under_compose_seed(tiny_pix2pix, data, seed):
+    image, mask = data
+    make = lambda: A.Compose([A.HorizontalFlip(p=0.5), GANAugment(tiny_pix2pix, p=0.7)], seed=seed)  # noqa: E731
+    a, b = make()(image=image, mask=mask), make()(image=image, mask=mask)
+    assert np.array_equal(a["image"], b["image"]) and np.array_equal(a["mask"], b["mask"])
+
+
+def test_different_seeds_give_different_images(tiny_pix2pix):
+    # float output: the untrained tiny model's dropout noise is below uint8 resolution
+    image, mask = np.zeros((64, 64, 3), np.float32), disk_mask(64, 64)
+    outs = [A.Compose([GANAugment(tiny_pix2pix, p=1.0)], seed=s)(image=image, mask=mask)["image"] for s in (0, 1)]
+    assert not np.array_equal(outs[0], outs[1])  # dropout noise depends on the drawn seed
+
+
+@SETTINGS
+@given(seed=st.integers(0, 10_000), off=st.integers(-12, 12))
+def test_image_is_generated_from_the_augmented_mask(tiny_pix2pix, seed, off):
+    """Alignment: after geometric transforms, the pipeline returns the augmented mask and
+    exactly the image the generator makes for that mask (with the seed the transform drew)."""
+    image = np.full((64, 64, 3), 128, np.uint8)
+    mask = disk_mask(64, 64, cy=32 + off, cx=20, r=10)
+    geometry = [A.HorizontalFlip(p=0.5), A.RandomRotate90(p=1.0)]
+    geo_only = A.Compose(geometry, seed=seed)(image=image, mask=mask)
+    gan = GANAugment(tiny_pix2pix, p=1.0)
+    full = A.Compose([*geometry, gan], seed=seed)(image=image, mask=mask)
+    assert np.array_equal(full["mask"], geo_only["mask"])
+    drawn_seed = gan.get_applied_params()["seed"]
+    expected = tiny_pix2pix.translate(masks=torch.from_numpy(full["mask"]).float()[None, None], seed=drawn_seed)[0]
+    expected_u8 = (expected.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    assert np.array_equal(full["image"], expected_u8)
+
+
+def test_trained_generator_keeps_lesion_inside_mask_alignment():
+    """With the bundled checkpoint, moving the mask moves the dark lesion with it."""
+    import gan_augment as ga
+
+    if not ga.list_pretrained():
+        pytest.skip("no bundled checkpoint")
+    g = ga.from_pretrained(ga.list_pretrained()[0]["name"], device="cpu")
+    left, right = disk_mask(128, 128, cx=40, r=22), disk_mask(128, 128, cx=88, r=22)
+    aug = GANAugment(g, p=1.0)
+    for mask in (left, right):
+        out = A.Compose([aug], seed=0)(image=np.zeros((128, 128, 3), np.uint8), mask=mask)["image"]
+        grey = out.mean(axis=2)
+        assert grey[mask == 1].mean() < grey[mask == 0].mean() - 0.05 * 255
+
+
+@pytest.mark.parametrize(
+    "image, mask, error, words",
+    [
+        (np.zeros((32, 32, 1), np.uint8), disk_mask(32, 32), ValueError, "RGB"),
+        (np.zeros((32, 32), np.uint8), disk_mask(32, 32), ValueError, "RGB"),
+        (np.zeros((32, 32, 4), np.uint8), disk_mask(32, 32), ValueError, "RGB"),
+        (np.zeros((32, 32, 3), np.uint8), disk_mask(32, 32) * 3, ValueError, "binary"),
+        (np.zeros((32, 32, 3), np.uint8), disk_mask(32, 32).astype(np.float32) * 0.5, ValueError, "binary"),
+        (np.zeros((32, 32, 3), np.uint8), disk_mask(16, 16), ValueError, "differs from image size"),
+        (np.full((32, 32, 3), 2.0, np.float32), disk_mask(32, 32), ValueError, "[0, 1]"),
+        (np.full((32, 32, 3), -0.5, np.float32), disk_mask(32, 32), ValueError, "[0, 1]"),
+        (np.zeros((32, 32, 3), np.uint8), np.zeros((32, 32), np.uint8), ValueError, "empty"),
+        (np.zeros((32, 32, 3), np.int64), disk_mask(32, 32), TypeError, "dtype"),
+    ],
+)
+def test_bad_input_raises_clear_error(tiny_pix2pix, image, mask, error, words):
+    with pytest.raises(error, match=words.replace("[", r"\[").replace("]", r"\]")):
+        GANAugment(tiny_pix2pix, p=1.0)(image=image, mask=mask)
+
+
+def test_missing_mask_is_a_clear_error(tiny_pix2pix):
+    with pytest.raises(ValueError, match="pass a mask"):
+        GANAugment(tiny_pix2pix, p=1.0)(image=np.zeros((32, 32, 3), np.uint8))
+
+
+def test_empty_mask_can_be_skipped(tiny_pix2pix):
+    image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    out = GANAugment(tiny_pix2pix, p=1.0, on_empty_mask="skip")(image=image, mask=np.zeros((32, 32), np.uint8))
+    assert np.array_equal(out["image"], image)
+
+
+def test_bad_arguments_rejected_at_construction(tiny_pix2pix):
+    with pytest.raises(ValueError):
+        GANAugment(tiny_pix2pix, p=1.5)
+    with pytest.raises(ValueError):
+        GANAugment(tiny_pix2pix, on_empty_mask="ignore")
+    with pytest.raises(TypeError, match="Synthesizer"):
+        GANAugment(42)
+
+
+def test_to_dict_from_dict_round_trip(tiny_pix2pix_dir):
+    import gan_augment  # noqa: F401  (registers GANAugment for from_dict)
+
+    pipeline = A.Compose([A.HorizontalFlip(p=0.5), GANAugment(str(tiny_pix2pix_dir), p=0.8, device="cpu")], seed=3)
+    restored = A.from_dict(A.to_dict(pipeline))
+    restored.set_random_seed(3)
+    assert A.to_dict(restored) == A.to_dict(pipeline)
+    image, mask = np.zeros((40, 40, 3), np.uint8), disk_mask(40, 40)
+    a = pipeline(image=image, mask=mask)
+    b = restored(image=image, mask=mask)
+    assert np.array_equal(a["image"], b["image"])
+
+
+def test_in_memory_generator_cannot_be_serialised_without_a_name():
+    from conftest import tiny_synthesizer
+
+    with pytest.raises(ValueError, match="save_pretrained"):
+        A.to_dict(A.Compose([GANAugment(tiny_synthesizer(), p=1.0)]))
+
+
+def test_lazy_loading_by_name(tiny_pix2pix_dir):
+    aug = GANAugment(str(tiny_pix2pix_dir), p=1.0, device="cpu")
+    assert aug._lazy._synth is None  # nothing loaded at construction
+    aug(image=np.zeros((32, 32, 3), np.uint8), mask=disk_mask(32, 32))
+    assert aug._lazy._synth is not None and aug._lazy._synth.is_loaded
+
+
+class _PairDataset(torch.utils.data.Dataset):
+    """The same image/mask pair every time, through an Albumentations pipeline."""
+
+    def __init__(self, pipeline):
+        self.pipeline = pipeline
+
+    def __len__(self):
+        return 8
+
+    def __getitem__(self, i):
+        out = self.pipeline(image=np.zeros((32, 32, 3), np.float32), mask=disk_mask(32, 32))
+        return torch.from_numpy(out["image"]).permute(2, 0, 1), torch.from_numpy(out["mask"])
+
+
+def test_two_worker_dataloader_epoch(tiny_pix2pix_dir):
+    pipeline = A.Compose([A.HorizontalFlip(), GANAugment(str(tiny_pix2pix_dir), p=1.0, device="cpu")], seed=0)
+    def epoch(seed):
+        loader = torch.utils.data.DataLoader(
+            _PairDataset(pipeline), batch_size=4, num_workers=2, worker_init_fn=albumentations_worker_init,
+            generator=torch.Generator().manual_seed(seed),
+        )
+        return torch.cat([b[0] for b in loader])
+
+    images = epoch(0)
+    assert images.shape == (8, 3, 32, 32)
+    assert len({tuple(x.flatten().tolist()) for x in images}) == 8  # workers draw their own seeds
+    assert torch.equal(epoch(0), images)  # reproducible with a seeded loader

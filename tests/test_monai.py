@@ -1,0 +1,128 @@
+"""RandGANAugment / RandGANAugmentd in MONAI pipelines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from monai.data import DataLoader, Dataset, MetaTensor
+from monai.transforms import Compose, RandFlipd
+
+from conftest import disk_mask
+from gan_augment.transforms.monai import RandGANAugment, RandGANAugmentd
+
+SETTINGS = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def chw_image(h, w, seed=0, kind="float"):
+    rng = np.random.default_rng(seed)
+    image = rng.random((3, h, w), dtype=np.float32)
+    if kind == "uint8":
+        return (image * 255).astype(np.uint8)
+    if kind == "tensor":
+        return torch.from_numpy(image)
+    if kind == "meta":
+        return MetaTensor(torch.from_numpy(image), meta={"filename_or_obj": "lesion.png", "spacing": 0.5})
+    return image
+
+
+@SETTINGS
+@given(h=st.integers(16, 64), w=st.integers(16, 64), kind=st.sampled_from(["float", "uint8", "tensor", "meta"]), seed=st.integers(0, 999))
+def test_array_transform_keeps_type_shape_dtype_and_range(tiny_pix2pix, h, w, kind, seed):
+    image = chw_image(h, w, seed, kind)
+    mask = disk_mask(h, w)[None]
+    t = RandGANAugment(tiny_pix2pix, prob=1.0)
+    t.set_random_state(seed)
+    out = t(image, mask)
+    assert type(out) is type(image) and out.shape == image.shape and out.dtype == image.dtype
+    values = np.asarray(out, dtype=np.float64) if not isinstance(out, torch.Tensor) else out.as_subclass(torch.Tensor).double()
+    assert values.min() >= 0 and values.max() <= (255 if kind == "uint8" else 1)
+    if kind == "meta":
+        assert out.meta["filename_or_obj"] == "lesion.png" and out.meta["spacing"] == 0.5
+    again = RandGANAugment(tiny_pix2pix, prob=1.0)
+    again.set_random_state(seed)
+    assert np.array_equal(np.asarray(again(image, mask)), np.asarray(out))
+
+
+def test_prob_zero_is_identity(tiny_pix2pix):
+    image, mask = chw_image(32, 32), disk_mask(32, 32)
+    assert RandGANAugment(tiny_pix2pix, prob=0.0)(image, mask) is image
+    d = {"image": image, "label": mask[None]}
+    out = RandGANAugmentd(("image", "label"), tiny_pix2pix, prob=0.0)(d)
+    assert out["image"] is image
+
+
+def test_value_range_0_255_floats(tiny_pix2pix):
+    image = chw_image(32, 32) * 255
+    out = RandGANAugment(tiny_pix2pix, prob=1.0, value_range=(0, 255))(image, disk_mask(32, 32))
+    assert out.dtype == np.float32 and out.max() > 1.0 and out.max() <= 255
+    with pytest.raises(ValueError, match="value_range"):
+        RandGANAugment(tiny_pix2pix, prob=1.0)(image, disk_mask(32, 32))
+
+
+@pytest.mark.parametrize(
+    "image, mask, error, words",
+    [
+        (np.zeros((1, 32, 32), np.float32), disk_mask(32, 32), ValueError, "RGB"),
+        (np.zeros((32, 32, 3), np.float32), disk_mask(32, 32), ValueError, "RGB"),
+        (np.zeros((3, 32, 32), np.float32), disk_mask(32, 32) * 7, ValueError, "binary"),
+        (np.zeros((3, 32, 32), np.float32), disk_mask(16, 16), ValueError, "differs"),
+        (np.zeros((3, 32, 32), np.float32), np.zeros((32, 32), np.uint8), ValueError, "empty"),
+        (np.zeros((3, 32, 32), np.int32), disk_mask(32, 32), TypeError, "dtype"),
+    ],
+)
+def test_bad_input(tiny_pix2pix, image, mask, error, words):
+    with pytest.raises(error, match=words):
+        RandGANAugment(tiny_pix2pix, prob=1.0)(image, mask)
+
+
+def test_bad_arguments(tiny_pix2pix):
+    with pytest.raises(ValueError):
+        RandGANAugment(tiny_pix2pix, prob=2.0)
+    with pytest.raises(ValueError):
+        RandGANAugmentd(("image", "label", "extra"), tiny_pix2pix)
+    with pytest.raises(KeyError, match="image"):
+        RandGANAugmentd(("image", "label"), tiny_pix2pix, prob=1.0)({"label": disk_mask(8, 8)})
+
+
+def test_dictionary_version_in_compose_keeps_alignment_and_metadata(tiny_pix2pix):
+    pipeline = Compose([
+        RandFlipd(keys=("image", "label"), prob=1.0, spatial_axis=1),
+        RandGANAugmentd(keys=("image", "label"), generator=tiny_pix2pix, prob=1.0),
+    ])
+    pipeline.set_random_state(3)
+    mask = disk_mask(32, 32, cx=10, r=6)[None]
+    data = {"image": chw_image(32, 32, kind="meta"), "label": MetaTensor(torch.from_numpy(mask))}
+    out = pipeline(data)
+    flipped = np.flip(mask, axis=2)
+    assert np.array_equal(np.asarray(out["label"]), flipped)
+    assert isinstance(out["image"], MetaTensor) and out["image"].meta["filename_or_obj"] == "lesion.png"
+    # the synthetic image is the translation of the *flipped* mask
+    g = RandGANAugmentd(keys=("image", "label"), generator=tiny_pix2pix, prob=1.0)
+    pipeline2 = Compose([RandFlipd(keys=("image", "label"), prob=1.0, spatial_axis=1), g])
+    pipeline2.set_random_state(3)
+    assert torch.equal(pipeline2(data)["image"].as_tensor(), out["image"].as_tensor())
+
+
+class Repeated(Dataset):
+    def __init__(self, n):
+        self.n = n
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        return {"image": torch.from_numpy(chw_image(32, 32)), "label": torch.from_numpy(disk_mask(32, 32)[None])}
+
+
+def test_two_worker_dataloader_epoch_with_distinct_worker_seeds(tiny_pix2pix_dir):
+    transform = Compose([RandGANAugmentd(keys=("image", "label"), generator=str(tiny_pix2pix_dir), prob=1.0, device="cpu")])
+    ds = Dataset([{"image": chw_image(32, 32), "label": disk_mask(32, 32)[None]}] * 8, transform=transform)
+    loader = DataLoader(ds, batch_size=2, num_workers=2, shuffle=False)
+    images = torch.cat([b["image"].as_tensor() if isinstance(b["image"], MetaTensor) else b["image"] for b in loader])
+    assert images.shape == (8, 3, 32, 32)
+    # every sample drew its own seed (per-worker random states differ), so no two are identical
+    flat = images.flatten(1)
+    assert len({tuple(row.tolist()) for row in flat}) == 8

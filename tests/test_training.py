@@ -1,0 +1,133 @@
+"""The shared training loop with every registered model's tiny config: a few CPU steps."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from gan_augment.checkpoint import load_checkpoint, save_checkpoint
+from gan_augment.data import bundled_sample
+from gan_augment.registry import get_spec, list_models
+from gan_augment.train_data import EpochSampler, GANTrainingView
+from gan_augment.training import CHECKPOINT_NAME, TrainConfig, fit, make_recipe, make_training_data, seed_everything
+
+
+def tiny_run(name, out, *, steps=4, resume=False, max_session_steps=None, seed=0):
+    spec = get_spec(name)
+    seed_everything(seed)
+    recipe = make_recipe(name, spec.tiny_image_size, {**spec.tiny_generator_config, **spec.tiny_hparams})
+    view = make_training_data(name, bundled_sample(), spec.tiny_image_size, seed)
+    config = TrainConfig(
+        out_dir=str(out), steps=steps, batch_size=2, seed=seed, num_workers=0, log_every=1,
+        sample_every=2, checkpoint_every=2, resume=resume, max_session_steps=max_session_steps,
+    )
+    return recipe, fit(recipe, view, config, command="pytest")
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_model_has_a_tiny_config_that_trains(name, tmp_path):
+    spec = get_spec(name)
+    assert spec.tiny_generator_config, f"{name} needs a tiny test config in its ModelSpec"
+    seed_everything(0)
+    before = {k: v.clone() for k, v in make_recipe(name, spec.tiny_image_size, {**spec.tiny_generator_config, **spec.tiny_hparams}).generator.state_dict().items()}
+    recipe, result = tiny_run(name, tmp_path, steps=3)
+    assert result.finished and result.step == 3
+    assert result.last_losses and all(torch.isfinite(torch.tensor(v)) for v in result.last_losses.values())
+    after = recipe.generator.state_dict()
+    assert any(not torch.equal(before[k].cpu(), after[k].cpu()) for k in before if before[k].is_floating_point())
+    assert (tmp_path / CHECKPOINT_NAME).is_file()
+    assert (tmp_path / "pretrained" / "model.safetensors").is_file()
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir())
+    assert json.loads((tmp_path / "config.json").read_text())["architecture"] == name
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_resume_continues_exactly(name, tmp_path):
+    _, straight = tiny_run(name, tmp_path / "straight", steps=5)
+    _, first = tiny_run(name, tmp_path / "split", steps=5, max_session_steps=2)
+    assert first.step == 2 and not first.finished
+    _, second = tiny_run(name, tmp_path / "split", steps=5, resume=True)
+    assert second.finished
+    a = load_checkpoint(tmp_path / "straight" / CHECKPOINT_NAME)["recipe"]
+    b = load_checkpoint(tmp_path / "split" / CHECKPOINT_NAME)["recipe"]
+    for net in a["networks"]:
+        for key, value in a["networks"][net].items():
+            assert torch.equal(value, b["networks"][net][key]), f"{net}.{key} differs after resume"
+    for opt in a["optimizers"]:
+        for idx, state in a["optimizers"][opt]["state"].items():
+            for key, value in state.items():
+                assert torch.equal(value, b["optimizers"][opt]["state"][idx][key])
+
+
+def test_existing_run_needs_resume(tmp_path):
+    tiny_run("pix2pix", tmp_path, steps=2)
+    with pytest.raises(FileExistsError, match="--resume"):
+        tiny_run("pix2pix", tmp_path, steps=2)
+
+
+def test_resume_refuses_a_different_model_config(tmp_path):
+    tiny_run("pix2pix", tmp_path, steps=2, max_session_steps=1)
+    spec = get_spec("pix2pix")
+    recipe = make_recipe("pix2pix", spec.tiny_image_size, {**spec.tiny_generator_config, "ngf": 8})
+    view = GANTrainingView(bundled_sample(), spec.tiny_image_size)
+    with pytest.raises(ValueError, match="generator_config differs"):
+        fit(recipe, view, TrainConfig(out_dir=str(tmp_path), steps=2, batch_size=2, num_workers=0, resume=True))
+
+
+def test_non_finite_loss_stops_with_a_pointer_to_the_last_checkpoint(tmp_path):
+    spec = get_spec("pix2pix")
+    recipe = make_recipe("pix2pix", spec.tiny_image_size, {**spec.tiny_generator_config, **spec.tiny_hparams})
+    real_step = recipe.train_step
+    recipe.train_step = lambda batch: {**real_step(batch), "G_L1": torch.tensor(float("nan"))}
+    view = GANTrainingView(bundled_sample(), spec.tiny_image_size)
+    with pytest.raises(FloatingPointError, match="last good checkpoint"):
+        fit(recipe, view, TrainConfig(out_dir=str(tmp_path), steps=3, batch_size=2, num_workers=0, log_every=1))
+
+
+def test_checkpoint_round_trip_and_atomicity(tmp_path):
+    state = {
+        "a": torch.arange(6).view(2, 3),
+        "nested": {"t": (1, 2.5, "x"), "l": [torch.ones(2), None, True], 3: {"k": torch.zeros(1)}},
+    }
+    path = save_checkpoint(tmp_path / "c.safetensors", state)
+    back = load_checkpoint(path)
+    assert torch.equal(back["a"], state["a"]) and back["nested"]["t"] == (1, 2.5, "x")
+    assert torch.equal(back["nested"]["l"][0], torch.ones(2)) and back["nested"]["l"][1] is None
+    assert torch.equal(back["nested"][3]["k"], torch.zeros(1))
+    assert [p.name for p in tmp_path.iterdir()] == ["c.safetensors"]  # no temporary file left behind
+    with pytest.raises(TypeError, match="cannot store"):
+        save_checkpoint(tmp_path / "bad.safetensors", {"x": object()})
+    assert not (tmp_path / "bad.safetensors").exists()
+
+
+def test_plain_safetensors_file_is_not_a_checkpoint(tmp_path):
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.zeros(1)}, str(tmp_path / "w.safetensors"))
+    with pytest.raises(ValueError, match="not a gan_augment training checkpoint"):
+        load_checkpoint(tmp_path / "w.safetensors")
+
+
+def test_epoch_sampler_is_a_pure_function_of_seed_and_step():
+    full = EpochSampler(10, 3, seed=7)
+    it = iter(full)
+    keys = [next(it) for _ in range(3 * 3 * 2)]  # two epochs of 3 batches
+    resumed = iter(EpochSampler(10, 3, seed=7, start_step=4))
+    assert [next(resumed) for _ in range(6)] == keys[12:18]
+    assert {k[0] for k in keys} == {0, 1}
+    with pytest.raises(ValueError, match="fewer than one batch"):
+        EpochSampler(2, 3, seed=0)
+
+
+def test_training_view_augmentation_is_reproducible_and_aligned():
+    view = GANTrainingView(bundled_sample(), 32, seed=1)
+    a, b = view[(3, 2)], view[(3, 2)]
+    assert torch.equal(a["image"], b["image"]) and torch.equal(a["mask"], b["mask"])
+    assert a["image"].shape == (3, 32, 32) and a["mask"].shape == (1, 32, 32)
+    assert a["image"].min() >= -1 and a["image"].max() <= 1
+    assert set(a["mask"].unique().tolist()) <= {0.0, 1.0}
+    assert not torch.equal(view[(4, 2)]["image"], a["image"])  # another epoch, another jitter
+    with pytest.raises(ValueError, match="jitter"):
+        GANTrainingView(bundled_sample(), 32, jitter=0.5)
