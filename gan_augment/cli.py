@@ -56,6 +56,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     options = _parse_options(args.set)
     if args.tiny:
         options = {**spec.tiny_generator_config, **spec.tiny_hparams, **options}
+    if args.diffaugment:
+        options["diffaugment"] = args.diffaugment
     size = args.size or (spec.tiny_image_size if args.tiny else spec.default_image_size)
     data = open_dataset(args.data, args.split)
     if spec.needs_mask and spec.task != "noise_to_image" and not data.has_masks:
@@ -99,7 +101,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         },
         "class_names": list(data.class_names) if data.class_names else None,
     }
-    command = "gan-augment " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if args.record_command is None else args.record_command
+    command = args.record_command or "gan-augment " + " ".join(shlex.quote(a) for a in args.argv)
     result = fit(recipe, view, config, command=command, extra_meta=extra)
     state = "finished" if result.finished else "stopped (resume with --resume)"
     print(f"{state} at step {result.step}/{result.total_steps} after {result.train_seconds / 60:.1f} min; run folder: {result.out_dir}")
@@ -204,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--jitter", type=float, default=1.125, help="resize factor before random crop (pix2pix jitter)")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="generator or training option, e.g. ngf=32 lambda_l1=100")
     t.add_argument("--tiny", action="store_true", help="the model's tiny test config (smoke runs)")
+    t.add_argument("--diffaugment", default="", metavar="POLICY", help="DiffAugment in front of D for small data, e.g. color,translation,cutout (default off)")
     t.add_argument("--conditional", action="store_true", help="class-conditional: num_classes from the data set's labels")
     t.add_argument("--classes", default=None, help="train on these classes only, e.g. melanoma (one model per class)")
     t.add_argument("--limit", type=int, default=None, help="use only the first N images")
@@ -263,7 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     return args.func(args)
 
 

@@ -26,8 +26,9 @@ def diff_augment(x: Tensor, policy: str, *, color_channels: slice | None = None)
     if unknown:
         raise ValueError(f"unknown DiffAugment policy {sorted(unknown)}; choose from {POLICIES}")
     if "color" in ops:
-        start = (color_channels.start or 0) if color_channels is not None else 0
-        x = torch.cat([x[:, :start], _color(x[:, start:])], dim=1)
+        span = range(x.shape[1])[color_channels or slice(None)]
+        start, stop = span.start, span.stop
+        x = torch.cat([x[:, :start], _color(x[:, start:stop]), x[:, stop:]], dim=1)
     if "translation" in ops:
         x = _translation(x)
     if "cutout" in ops:

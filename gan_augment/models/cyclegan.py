@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from gan_augment.diffaugment import diff_augment
 from gan_augment.domains import skin_and_lesion_domains
 from gan_augment.functional import from_model_range, seeded
 from gan_augment.losses import adversarial_loss
@@ -75,6 +76,7 @@ class CycleGANHParams:
     beta1: float = 0.5
     beta2: float = 0.999
     lr_decay_start: float = 0.5
+    diffaugment: str = ""
 
 
 class CycleGANRecipe(Recipe):
@@ -110,13 +112,14 @@ class CycleGANRecipe(Recipe):
         hp = self.hparams
         real_a, real_b = batch["a_image"], batch["b_image"]
         adv = adversarial_loss
+        aug = (lambda x: diff_augment(x, hp.diffaugment)) if hp.diffaugment else (lambda x: x)
         set_requires_grad(self.d_a, False)
         set_requires_grad(self.d_b, False)
         self.opt_g.zero_grad(set_to_none=True)
         with self.autocast():
             fake_b = self.generator(real_a)
             fake_a = self.g_ba(real_b)
-            loss_gan = adv(self.d_b(fake_b), True, hp.gan_mode, for_discriminator=False) + adv(self.d_a(fake_a), True, hp.gan_mode, for_discriminator=False)
+            loss_gan = adv(self.d_b(aug(fake_b)), True, hp.gan_mode, for_discriminator=False) + adv(self.d_a(aug(fake_a)), True, hp.gan_mode, for_discriminator=False)
             rec_a, rec_b = self.g_ba(fake_b), self.generator(fake_a)
             loss_cycle = (rec_a.float() - real_a).abs().mean() + (rec_b.float() - real_b).abs().mean()
             loss_idt = torch.zeros((), device=real_a.device)
@@ -131,8 +134,8 @@ class CycleGANRecipe(Recipe):
         self.opt_d.zero_grad(set_to_none=True)
         with self.autocast():
             pooled_b, pooled_a = self.pool_b.query(fake_b), self.pool_a.query(fake_a)
-            loss_d_b = 0.5 * (adv(self.d_b(real_b), True, hp.gan_mode, for_discriminator=True) + adv(self.d_b(pooled_b), False, hp.gan_mode, for_discriminator=True))
-            loss_d_a = 0.5 * (adv(self.d_a(real_a), True, hp.gan_mode, for_discriminator=True) + adv(self.d_a(pooled_a), False, hp.gan_mode, for_discriminator=True))
+            loss_d_b = 0.5 * (adv(self.d_b(aug(real_b)), True, hp.gan_mode, for_discriminator=True) + adv(self.d_b(aug(pooled_b)), False, hp.gan_mode, for_discriminator=True))
+            loss_d_a = 0.5 * (adv(self.d_a(aug(real_a)), True, hp.gan_mode, for_discriminator=True) + adv(self.d_a(aug(pooled_a)), False, hp.gan_mode, for_discriminator=True))
         (loss_d_a + loss_d_b).backward()
         self.opt_d.step()
         return {"G_gan": loss_gan.detach(), "cycle": loss_cycle.detach(), "identity": loss_idt.detach(), "D_A": loss_d_a.detach(), "D_B": loss_d_b.detach()}

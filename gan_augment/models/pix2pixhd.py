@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from gan_augment.diffaugment import diff_augment
 from gan_augment.functional import from_model_range, seeded
 from gan_augment.losses import feature_matching_loss, multiscale_adversarial_loss
 from gan_augment.maps import LABELS, NUM_CONDITION_CHANNELS, condition_maps
@@ -68,6 +69,7 @@ class Pix2PixHDHParams:
     beta1: float = 0.5
     beta2: float = 0.999
     lr_decay_start: float = 0.5
+    diffaugment: str = ""
 
 
 class Pix2PixHDRecipe(Recipe):
@@ -90,6 +92,12 @@ class Pix2PixHDRecipe(Recipe):
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"G": self.opt_g, "D": self.opt_d}
 
+    def _d(self, condition: Tensor, image: Tensor) -> list:
+        pair = torch.cat([condition, image], 1)
+        if self.hparams.diffaugment:  # same geometry for maps and image; colour on the image only
+            pair = diff_augment(pair, self.hparams.diffaugment, color_channels=slice(condition.shape[1], None))
+        return self.discriminator(pair, features=True)
+
     def train_step(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         hp = self.hparams
         condition, real = batch["condition"], batch["image"]
@@ -99,8 +107,8 @@ class Pix2PixHDRecipe(Recipe):
         set_requires_grad(self.discriminator, True)
         self.opt_d.zero_grad(set_to_none=True)
         with self.autocast():
-            pred_fake = self.discriminator(torch.cat([condition, fake.detach()], 1), features=True)
-            pred_real = self.discriminator(torch.cat([condition, real], 1), features=True)
+            pred_fake = self._d(condition, fake.detach())
+            pred_real = self._d(condition, real)
             loss_d_fake = multiscale_adversarial_loss(pred_fake, False, hp.gan_mode, for_discriminator=True)
             loss_d_real = multiscale_adversarial_loss(pred_real, True, hp.gan_mode, for_discriminator=True)
         (0.5 * (loss_d_fake + loss_d_real)).backward()
@@ -109,7 +117,7 @@ class Pix2PixHDRecipe(Recipe):
         set_requires_grad(self.discriminator, False)
         self.opt_g.zero_grad(set_to_none=True)
         with self.autocast():
-            pred = self.discriminator(torch.cat([condition, fake], 1), features=True)
+            pred = self._d(condition, fake)
             loss_g_gan = multiscale_adversarial_loss(pred, True, hp.gan_mode, for_discriminator=False)
             loss_g_feat = feature_matching_loss(pred, pred_real) * hp.lambda_feat
         (loss_g_gan + loss_g_feat).backward()

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gan_augment.diffaugment import diff_augment
 from gan_augment.functional import from_model_range, latent, seeded
 from gan_augment.models.dcgan import label_maps
 from gan_augment.registry import ModelSpec, register
@@ -186,6 +187,7 @@ class ProGANHParams:
     beta2: float = 0.99
     gp_weight: float = 10.0
     drift: float = 1e-3
+    diffaugment: str = ""
 
 
 def growth(images_seen: int, phase_images: int, max_stage: int) -> tuple[int, float]:
@@ -252,19 +254,21 @@ class ProGANRecipe(Recipe):
         labels = batch["label"] if self.generator.num_classes else None
         z = torch.randn(n, self.generator.latent_dim, device=real.device)
 
+        aug = (lambda x: diff_augment(x, hp.diffaugment)) if hp.diffaugment else (lambda x: x)
         self.opt_d.zero_grad(set_to_none=True)
         with self.autocast():
             fake = self.generator(z, labels)
-            d_real = self.discriminator(real, labels, stage, alpha).float()
-            d_fake = self.discriminator(fake.detach(), labels, stage, alpha).float()
-        gp = self._gradient_penalty(real, fake.detach().float(), labels, stage, alpha)  # in fp32
+            real_in, fake_in = aug(real), aug(fake.detach())
+            d_real = self.discriminator(real_in, labels, stage, alpha).float()
+            d_fake = self.discriminator(fake_in, labels, stage, alpha).float()
+        gp = self._gradient_penalty(real_in.float(), fake_in.float(), labels, stage, alpha)  # in fp32
         loss_d = d_fake.mean() - d_real.mean() + hp.gp_weight * gp + hp.drift * d_real.pow(2).mean()
         loss_d.backward()
         self.opt_d.step()
 
         self.opt_g.zero_grad(set_to_none=True)
         with self.autocast():
-            loss_g = -self.discriminator(fake, labels, stage, alpha).float().mean()
+            loss_g = -self.discriminator(aug(fake), labels, stage, alpha).float().mean()
         loss_g.backward()
         self.opt_g.step()
         return {

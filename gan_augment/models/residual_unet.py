@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from gan_augment.diffaugment import diff_augment
 from gan_augment.domains import skin_and_lesion_domains
 from gan_augment.functional import from_model_range, seeded
 from gan_augment.losses import adversarial_loss
@@ -69,6 +70,7 @@ class ResidualUNetHParams:
     beta1: float = 0.5
     beta2: float = 0.999
     lr_decay_start: float = 0.5
+    diffaugment: str = ""
 
 
 class ResidualUNetRecipe(Recipe):
@@ -98,6 +100,12 @@ class ResidualUNetRecipe(Recipe):
         skin, lesion, mask = batch["a_image"], batch["b_image"], batch["b_mask"]
         return (skin, mask, lesion) if self.hparams.direction == "add" else (lesion, mask, skin)
 
+    def _d(self, image: Tensor, mask_pm: Tensor) -> Tensor:
+        pair = torch.cat([image, mask_pm], 1)
+        if self.hparams.diffaugment:  # same geometry for image and mask; colour on the image only
+            pair = diff_augment(pair, self.hparams.diffaugment, color_channels=slice(0, image.shape[1]))
+        return self.discriminator(pair)
+
     def train_step(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         hp = self.hparams
         source, mask, target = self._split(batch)
@@ -108,15 +116,15 @@ class ResidualUNetRecipe(Recipe):
         set_requires_grad(self.discriminator, True)
         self.opt_d.zero_grad(set_to_none=True)
         with self.autocast():
-            loss_d_fake = adversarial_loss(self.discriminator(torch.cat([fake.detach(), mask_pm], 1)), False, hp.gan_mode, for_discriminator=True)
-            loss_d_real = adversarial_loss(self.discriminator(torch.cat([target, mask_pm], 1)), True, hp.gan_mode, for_discriminator=True)
+            loss_d_fake = adversarial_loss(self._d(fake.detach(), mask_pm), False, hp.gan_mode, for_discriminator=True)
+            loss_d_real = adversarial_loss(self._d(target, mask_pm), True, hp.gan_mode, for_discriminator=True)
         (0.5 * (loss_d_fake + loss_d_real)).backward()
         self.opt_d.step()
 
         set_requires_grad(self.discriminator, False)
         self.opt_g.zero_grad(set_to_none=True)
         with self.autocast():
-            loss_g_gan = adversarial_loss(self.discriminator(torch.cat([fake, mask_pm], 1)), True, hp.gan_mode, for_discriminator=False)
+            loss_g_gan = adversarial_loss(self._d(fake, mask_pm), True, hp.gan_mode, for_discriminator=False)
         outside = 1.0 - mask
         relevancy = ((fake.float() - source) ** 2 * outside).sum() / (outside.sum() * source.shape[1]).clamp_min(1)
         (loss_g_gan + hp.lambda_relevancy * relevancy).backward()
