@@ -25,6 +25,12 @@ _LAZY = {
     "Synthesizer": "gan_augment.synthesizer",
     "CheckpointMismatchError": "gan_augment.synthesizer",
     "GANAugment": "gan_augment.transforms.albumentations",
+    "RandGANAugment": "gan_augment.transforms.monai",
+    "RandGANAugmentd": "gan_augment.transforms.monai",
+    "RandomGANAugment": "gan_augment.transforms.torchvision",
+    "MixedDataset": "gan_augment.mixers",
+    "BatchMixer": "gan_augment.mixers",
+    "SyntheticBank": "gan_augment.mixers",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -205,27 +205,31 @@ class MixedDataset(Dataset):
             ratio = 1.0
         self.real, self.seed, self.vary_per_epoch, self.transform = real, seed, vary_per_epoch, transform
         self.epoch = 0
-        real_labels = _labels_of(real)
-        self.plan = _class_plan(real_labels, ratio, class_balance)
+        self.plan = _class_plan(_labels_of(real), ratio, class_balance)
         if isinstance(synthetic, SyntheticBank):
             self.source: GeneratorSource | SyntheticBank = synthetic
-            self._bank_index = synthetic.assign(self.plan, seed)
+            has_classes = any(label is not None for label in synthetic.labels)
+            name = "this synthetic bank (built without labels)"
         elif isinstance(synthetic, Synthesizer):
             sampler = None
             if synthetic.task != "noise_to_image" and synthetic.spec.needs_mask:
                 size = image_size or synthetic.image_size
                 sampler = MaskSampler(masks, real if masks != "shapes" or callable(masks) else None, (size, size))
             self.source = GeneratorSource(synthetic, sampler, real if synthetic.spec.needs_image else None, image_size)
-            if not getattr(synthetic.network, "num_classes", 0):
-                if class_balance is not None:
-                    raise ValueError(
-                        f"class balancing needs a class-conditional generator; {synthetic.architecture} has no classes "
-                        "(train with --conditional; a per-class model adds one class: use ratio + synthetic_label)"
-                    )
-                if any(c is not None for c in self.plan):
-                    self.plan = [-1 if synthetic_label is None else int(synthetic_label)] * len(self.plan)
+            has_classes = bool(getattr(synthetic.network, "num_classes", 0))
+            name = synthetic.architecture
         else:
             raise TypeError(f"synthetic must be a Synthesizer or a SyntheticBank, got {type(synthetic).__name__}")
+        if not has_classes:
+            if class_balance is not None:
+                raise ValueError(
+                    f"class balancing needs a class-conditional generator; {name} has no classes "
+                    "(train with --conditional; a per-class model adds one class: use ratio + synthetic_label)"
+                )
+            if any(c is not None for c in self.plan):
+                self.plan = [-1 if synthetic_label is None else int(synthetic_label)] * len(self.plan)
+        if isinstance(self.source, SyntheticBank):
+            self._bank_index = self.source.assign(self.plan if has_classes else [None] * len(self.plan), seed)
 
     def __len__(self) -> int:
         return len(self.real) + len(self.plan)
@@ -252,6 +256,8 @@ class MixedDataset(Dataset):
             k = index - len(self.real)
             if isinstance(self.source, SyntheticBank):
                 item = self.source[self._bank_index[k]]
+                if self.plan[k] is not None:
+                    item["label"] = self.plan[k]
             else:
                 seed = _item_seed(self.seed, k, self.epoch if self.vary_per_epoch else 0)
                 item = self.source.item(seed, self.plan[k])
@@ -279,6 +285,8 @@ class BatchMixer:
     Mask-conditioned generators redraw the image for the batch's own (already augmented)
     masks, so image and mask stay aligned; noise generators keep each sample's label.
     Images may be uint8 or float in [0, 1]; give ``mean``/``std`` if the batch is normalised.
+    The batch gains ``mixed_in`` (rows replaced here) and ``synthetic`` (``mixed_in`` or
+    already synthetic, e.g. from a :class:`MixedDataset`).
     Choices depend only on (seed, batch number): ``state_dict`` / ``load_state_dict`` resume.
     """
 
@@ -327,9 +335,10 @@ class BatchMixer:
         call_seed = _item_seed(self.seed, self.batches_seen, 1)
         self.batches_seen += 1
         out = dict(batch)
-        flags = torch.zeros(n, dtype=torch.bool)
+        # items that were synthetic already (e.g. from a MixedDataset) stay flagged
+        flags = torch.as_tensor(batch["synthetic"]).bool().cpu().clone() if "synthetic" in batch else torch.zeros(n, dtype=torch.bool)
         if k == 0:
-            out["synthetic"] = flags
+            out["synthetic"], out["mixed_in"] = flags, torch.zeros(n, dtype=torch.bool)
             return out
         chosen = torch.randperm(n, generator=gen)[:k].sort().values
         synthetic = self._generate(batch, chosen, call_seed, tuple(images.shape[-2:]))
@@ -338,6 +347,7 @@ class BatchMixer:
         out[self.image_key] = new_images
         flags[chosen] = True
         out["synthetic"] = flags
+        out["mixed_in"] = torch.zeros(n, dtype=torch.bool).index_fill_(0, chosen, True)
         return out
 
     def _generate(self, batch: dict[str, Tensor], chosen: Tensor, seed: int, size: tuple[int, int]) -> Tensor:

@@ -151,7 +151,7 @@ def test_batch_mixer_replaces_exactly_the_fraction_and_keeps_masks(tiny_pix2pix,
     batch = {"image": torch.rand(n, 3, 32, 32), "mask": mask_batch(n)}
     out = BatchMixer(tiny_pix2pix, fraction, seed=seed)(batch)
     k = int(round(fraction * n))
-    assert int(out["synthetic"].sum()) == k
+    assert int(out["synthetic"].sum()) == k and torch.equal(out["synthetic"], out["mixed_in"])
     assert torch.equal(out["mask"], batch["mask"])
     keep = ~out["synthetic"]
     assert torch.equal(out["image"][keep], batch["image"][keep])
@@ -159,6 +159,12 @@ def test_batch_mixer_replaces_exactly_the_fraction_and_keeps_masks(tiny_pix2pix,
     assert out["image"].min() >= 0 and out["image"].max() <= 1
     again = BatchMixer(tiny_pix2pix, fraction, seed=seed)(batch)
     assert torch.equal(again["image"], out["image"])
+
+
+def test_batch_mixer_keeps_earlier_synthetic_flags(tiny_pix2pix):
+    earlier = torch.tensor([True, False, False, False])
+    out = BatchMixer(tiny_pix2pix, 0.5, seed=1)({"image": torch.rand(4, 3, 32, 32), "mask": mask_batch(4), "synthetic": earlier})
+    assert torch.equal(out["synthetic"], earlier | out["mixed_in"]) and int(out["mixed_in"].sum()) == 2
 
 
 def test_batch_mixer_fraction_zero_is_identity(tiny_pix2pix):

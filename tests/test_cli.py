@@ -1,0 +1,71 @@
+"""The gan-augment command line, end to end on tiny settings."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gan_augment.cli import main
+from gan_augment.data import SAMPLE_ISIC2017
+
+
+def test_list_and_pretrained(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("pix2pix", "dcgan", "progan", "pix2pixhd", "residual_unet", "cyclegan"):
+        assert name in out
+    assert main(["pretrained"]) == 0
+    assert "mask2lesion-isic2017-128" in capsys.readouterr().out
+
+
+def test_train_resume_export_card_sample(tmp_path, capsys):
+    run = tmp_path / "run"
+    common = ["train", "pix2pix", "--data", str(SAMPLE_ISIC2017), "--split", "validation", "--tiny", "--steps", "4",
+              "--batch-size", "2", "--workers", "0", "--out", str(run), "--no-preload"]
+    assert main([*common, "--max-session-steps", "2"]) == 0
+    assert "stopped (resume with --resume)" in capsys.readouterr().out
+    with pytest.raises(FileExistsError):
+        main(common)
+    assert main([*common, "--resume"]) == 0
+    assert "finished at step 4/4" in capsys.readouterr().out
+    config = json.loads((run / "config.json").read_text())
+    assert config["command"].startswith("gan-augment train pix2pix") and config["data"]["name"] == "ISIC 2017 Challenge"
+
+    folder = tmp_path / "card"
+    assert main(["export", str(run), "--to", str(folder), "--dtype", "float16", "--hub-id", "me/tiny"]) == 0
+    card = (folder / "README.md").read_text()
+    assert card.startswith("---\n") and "gan-augment train pix2pix" in card and "ISIC 2017" in card
+    evaluation = tmp_path / "eval.json"
+    evaluation.write_text(json.dumps({"description": "d", "rows": [{"name": "KID", "value": "0.1"}], "metric_names": ["kid"]}))
+    notes = tmp_path / "notes.txt"
+    notes.write_text("first note\nsecond note\n")
+    assert main(["card", str(folder), "--evaluation", str(evaluation), "--notes", str(notes)]) == 0
+    card = (folder / "README.md").read_text()
+    assert "| KID | 0.1 |" in card and "- second note" in card
+
+    grid = tmp_path / "grid.png"
+    assert main(["sample", str(folder), "-n", "3", "--out", str(grid), "--device", "cpu"]) == 0
+    assert grid.is_file() and grid.stat().st_size > 0
+
+
+def test_train_rejects_bad_options(tmp_path):
+    with pytest.raises(KeyError, match="unknown option"):
+        main(["train", "pix2pix", "--data", str(SAMPLE_ISIC2017), "--split", "validation", "--tiny", "--steps", "1",
+              "--set", "lamda=3", "--out", str(tmp_path / "x")])
+    with pytest.raises(SystemExit):
+        main(["train", "pix2pix", "--data", str(SAMPLE_ISIC2017), "--set", "novalue", "--out", str(tmp_path / "y")])
+    with pytest.raises(ValueError, match="unknown classes"):
+        main(["train", "dcgan", "--data", str(SAMPLE_ISIC2017), "--split", "validation", "--classes", "eczema",
+              "--tiny", "--steps", "1", "--out", str(tmp_path / "z")])
+
+
+def test_conditional_training_records_class_names(tmp_path):
+    run = tmp_path / "cond"
+    assert main(["train", "dcgan", "--data", str(SAMPLE_ISIC2017), "--split", "validation", "--tiny", "--conditional",
+                 "--steps", "2", "--batch-size", "2", "--workers", "0", "--out", str(run)]) == 0
+    import gan_augment as ga
+
+    g = ga.from_pretrained(run / "pretrained")
+    assert g.class_names == ["nevus", "melanoma", "seborrheic_keratosis"]
+    assert g.sample(2, labels="melanoma", seed=0).shape == (2, 3, 16, 16)
