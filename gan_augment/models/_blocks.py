@@ -25,7 +25,12 @@ def norm_layer(kind: str) -> Callable[[int], nn.Module]:
 
 
 def init_gan_weights(module: nn.Module, std: float = 0.02) -> None:
-    """DCGAN/pix2pix initialisation: conv weights ~ N(0, std), norm scales ~ N(1, std)."""
+    """DCGAN/pix2pix initialisation: conv weights ~ N(0, std), norm scales ~ N(1, std).
+
+    A no-op for modules built on the meta device (lazy loading): there is nothing to fill,
+    and torch's meta random kernels cost ~150 MB of one-time imports."""
+    if any(p.is_meta for p in module.parameters()):
+        return
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
             nn.init.normal_(m.weight, 0.0, std)

@@ -28,12 +28,18 @@ from gan_augment.registry import ModelSpec, register
 from gan_augment.training import Recipe
 
 
+def _standard_normal(*shape: int) -> Tensor:
+    """N(0, 1) weights; left unfilled on the meta device (lazy loading builds models there)."""
+    w = torch.empty(*shape)
+    return w if w.is_meta else nn.init.normal_(w)
+
+
 class EqualizedConv2d(nn.Module):
     """Conv with weights ~ N(0, 1) scaled at run time by He's constant (equalised LR)."""
 
     def __init__(self, cin: int, cout: int, kernel: int, padding: int = 0) -> None:
         super().__init__()
-        self.weight = nn.Parameter(torch.randn(cout, cin, kernel, kernel))
+        self.weight = nn.Parameter(_standard_normal(cout, cin, kernel, kernel))
         self.bias = nn.Parameter(torch.zeros(cout))
         self.scale = math.sqrt(2.0 / (cin * kernel * kernel))
         self.padding = padding
@@ -45,7 +51,7 @@ class EqualizedConv2d(nn.Module):
 class EqualizedLinear(nn.Module):
     def __init__(self, cin: int, cout: int, gain: float = math.sqrt(2.0)) -> None:
         super().__init__()
-        self.weight = nn.Parameter(torch.randn(cout, cin))
+        self.weight = nn.Parameter(_standard_normal(cout, cin))
         self.bias = nn.Parameter(torch.zeros(cout))
         self.scale = gain / math.sqrt(cin)
 
