@@ -44,8 +44,7 @@ print(f"SyntheticBank: {len(bank)} items in {len(bank.shards)} shard(s) at {args
 
 mixer = BatchMixer(g, fraction=0.25, seed=0)
 loader = DataLoader(mixed, batch_size=8, shuffle=True, num_workers=2, generator=torch.Generator().manual_seed(0))
-for batch in mixer.wrap(loader):
-    break
+batch = next(mixer.wrap(loader))  # in a training loop: for batch in mixer.wrap(loader): ...
 save_grid([batch["mask"], batch["image"]], args.out, titles=["mask", "image"])
 print(
     f"first batch: {len(batch['image'])} items, {int(batch['synthetic'].sum())} synthetic "

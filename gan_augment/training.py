@@ -123,6 +123,19 @@ class Recipe:
             self.generator.train(was_training)
 
 
+class NoiseRecipe(Recipe):
+    """Base of noise -> image recipes: previews from fixed latents (seed 0), real | fake."""
+
+    def preview(self, batch: dict[str, Tensor]) -> list[Tensor]:
+        from gan_augment.functional import from_model_range, latent, seeded
+
+        labels = batch.get("label") if self.generator.num_classes else None
+        z = latent(batch["image"].shape[0], self.generator.latent_dim, seed=0).to(self.device)
+        with seeded(0, self.device):
+            fake = self.generator(z, labels).float()
+        return [from_model_range(batch["image"]), from_model_range(fake)]
+
+
 @dataclass
 class TrainConfig:
     """Loop settings (model settings live in the recipe's hparams)."""

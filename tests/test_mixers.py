@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch.utils.data import DataLoader, Dataset
 
-from conftest import disk_mask, tiny_synthesizer
+from conftest import disk_mask
 from gan_augment.data import bundled_sample
 from gan_augment.mixers import BatchMixer, MaskSampler, MixedDataset, SyntheticBank, _class_plan
 

@@ -22,11 +22,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gan_augment.diffaugment import diff_augment
-from gan_augment.functional import from_model_range, latent, seeded
 from gan_augment.losses import multiscale_adversarial_loss
 from gan_augment.models._blocks import init_gan_weights, set_requires_grad
 from gan_augment.registry import ModelSpec, register
-from gan_augment.training import Recipe
+from gan_augment.training import NoiseRecipe
 
 
 def _levels(image_size: int) -> int:
@@ -119,7 +118,7 @@ class DCGANHParams:
     diffaugment: str = ""
 
 
-class DCGANRecipe(Recipe):
+class DCGANRecipe(NoiseRecipe):
     """Alternating D / G steps on the non-saturating GAN loss; ``d_scales=2`` adds a second
     discriminator on the 2x-downsampled image and averages the two losses."""
 
@@ -171,14 +170,6 @@ class DCGANRecipe(Recipe):
         loss_g.backward()
         self.opt_g.step()
         return {"D_real": loss_real.detach(), "D_fake": loss_fake.detach(), "G": loss_g.detach()}
-
-    def preview(self, batch: dict[str, Tensor]) -> list[Tensor]:
-        n = batch["image"].shape[0]
-        labels = batch.get("label") if self.generator.num_classes else None
-        z = latent(n, self.generator.latent_dim, seed=0).to(self.device)
-        with seeded(0, self.device):
-            fake = self.generator(z, labels).float()
-        return [from_model_range(batch["image"]), from_model_range(fake)]
 
 
 SPEC = register(

@@ -22,10 +22,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gan_augment.diffaugment import diff_augment
-from gan_augment.functional import from_model_range, latent, seeded
 from gan_augment.models.dcgan import label_maps
 from gan_augment.registry import ModelSpec, register
-from gan_augment.training import Recipe
+from gan_augment.training import NoiseRecipe
 
 
 def _standard_normal(*shape: int) -> Tensor:
@@ -208,7 +207,7 @@ def growth(images_seen: int, phase_images: int, max_stage: int) -> tuple[int, fl
     return max_stage, 1.0
 
 
-class ProGANRecipe(Recipe):
+class ProGANRecipe(NoiseRecipe):
     architecture = "progan"
 
     def __init__(self, generator: ProGANGenerator, generator_config: dict[str, Any], hparams: ProGANHParams, image_size: int):
@@ -284,14 +283,6 @@ class ProGANRecipe(Recipe):
             "stage": torch.tensor(float(stage)),
             "alpha": torch.tensor(alpha),
         }
-
-    def preview(self, batch: dict[str, Tensor]) -> list[Tensor]:
-        n = batch["image"].shape[0]
-        labels = batch.get("label") if self.generator.num_classes else None
-        z = latent(n, self.generator.latent_dim, seed=0).to(self.device)
-        with seeded(0, self.device):
-            fake = self.generator(z, labels).float()
-        return [from_model_range(batch["image"]), from_model_range(fake)]
 
 
 SPEC = register(

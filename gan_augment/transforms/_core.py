@@ -57,6 +57,14 @@ class LazySynthesizer:
         return self.source
 
 
+def check_arguments(owner: str, probability: float, on_empty_mask: str) -> None:
+    """Constructor checks shared by the adapters that do not validate with pydantic."""
+    if not 0.0 <= probability <= 1.0:
+        raise ValueError(f"{owner}: the probability must lie in [0, 1], got {probability}")
+    if on_empty_mask not in ("raise", "skip"):
+        raise ValueError(f"{owner}: on_empty_mask must be 'raise' or 'skip', got {on_empty_mask!r}")
+
+
 def check_image_array(image: Any, owner: str, *, channel_axis: int, check_range: bool = True) -> None:
     """Type, dtype, channel and (for floats, unless told not to) [0, 1] range checks for one image."""
     if not isinstance(image, (np.ndarray, Tensor)):

@@ -22,6 +22,7 @@ from gan_augment.transforms._core import (
     GeneratorArg,
     LazySynthesizer,
     binary_mask,
+    check_arguments,
     check_image_array,
     synthesize,
 )
@@ -46,10 +47,7 @@ class RandGANAugment(RandomizableTransform):
         device: str = "auto",
         label: int | None = None,
     ) -> None:
-        if not 0.0 <= prob <= 1.0:
-            raise ValueError(f"prob must lie in [0, 1], got {prob}")
-        if on_empty_mask not in ("raise", "skip"):
-            raise ValueError(f"on_empty_mask must be 'raise' or 'skip', got {on_empty_mask!r}")
+        check_arguments("RandGANAugment", prob, on_empty_mask)
         if value_range[1] <= value_range[0]:
             raise ValueError(f"value_range must be (low, high) with low < high, got {value_range}")
         RandomizableTransform.__init__(self, prob)

@@ -21,6 +21,7 @@ from gan_augment.transforms._core import (
     GeneratorArg,
     LazySynthesizer,
     binary_mask,
+    check_arguments,
     check_image_array,
     like_input,
     synthesize,
@@ -46,10 +47,7 @@ class RandomGANAugment(v2.Transform):
         label: int | None = None,
     ) -> None:
         super().__init__()
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"p must lie in [0, 1], got {p}")
-        if on_empty_mask not in ("raise", "skip"):
-            raise ValueError(f"on_empty_mask must be 'raise' or 'skip', got {on_empty_mask!r}")
+        check_arguments("RandomGANAugment", p, on_empty_mask)
         self.lazy = LazySynthesizer(generator, device)
         self.p, self.on_empty_mask, self.label = p, on_empty_mask, label
 
