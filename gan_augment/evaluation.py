@@ -120,3 +120,43 @@ def card_evaluation(raw: dict[str, Any], command: str) -> dict[str, Any]:
         "command": command,
         "raw": r,
     }
+
+
+def evaluate_noise_generator(
+    synth: Synthesizer,
+    train: DermDataset,
+    test: DermDataset,
+    *,
+    size: int = 64,
+    n: int = 500,
+    seed: int = 0,
+    extractor: FeatureExtractor | None = None,
+) -> dict[str, Any]:
+    """KID of ``n`` samples (classes in the test set's proportions for conditional models)
+    against the real test images, next to the KID of ``n`` real training images."""
+    rng = np.random.default_rng(seed)
+    test_idx = sorted(rng.choice(len(test), min(n, len(test)), replace=False).tolist())
+    train_idx = sorted(rng.choice(len(train), min(n, len(train)), replace=False).tolist())
+    test_images, _ = load_pairs(test, size, test_idx)
+    train_images, _ = load_pairs(train, size, train_idx)
+    conditional = bool(getattr(synth.network, "num_classes", 0))
+    labels = [test.records[i].label for i in test_idx] if conditional else None
+    synthetic = torch.cat(
+        [
+            synth.sample(len(chunk), labels=chunk if conditional else None, seed=seed + b, size=size)
+            for b, chunk in enumerate(np.array_split(labels if conditional else np.zeros(len(test_idx), int), max(1, len(test_idx) // 64)))
+        ]
+    )
+    extractor = extractor or FeatureExtractor()
+    f_test, f_syn, f_train = extractor(test_images), extractor(synthetic), extractor(train_images)
+    kid_syn, kid_syn_std = kid(f_syn, f_test, seed=seed)
+    kid_real, kid_real_std = kid(f_train, f_test, seed=seed)
+    raw = {
+        "n": len(test_idx), "image_size": size, "seed": seed,
+        "kid_synthetic_vs_test": kid_syn, "kid_synthetic_vs_test_std": kid_syn_std,
+        "kid_real_train_vs_test": kid_real, "kid_real_train_vs_test_std": kid_real_std,
+        "kid_ratio": kid_syn / kid_real if kid_real > 0 else float("inf"),
+        "nn_distance_synthetic_median": float(nearest_real_distance(f_syn, f_train).median()),
+        "nn_distance_test_median": float(nearest_real_distance(f_test, f_train).median()),
+    }
+    return {"raw": raw, "synthetic": synthetic, "real": test_images}

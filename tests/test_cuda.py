@@ -22,7 +22,7 @@ def masks(n=4, size=128):
 
 
 def test_bundled_checkpoint_loads_lazily_onto_cuda():
-    name = ga.list_pretrained()[0]["name"]
+    name = "mask2lesion-isic2017-128"
     g = ga.from_pretrained(name)
     assert not g.is_loaded and g.device.type == "cuda"
     out = g.translate(masks=masks(), seed=0)
@@ -56,7 +56,7 @@ def test_auto_device_never_initialises_cuda_in_forked_workers(tiny_pix2pix_dir):
 
 
 def test_batch_mixer_on_cuda_batches():
-    g = ga.from_pretrained(ga.list_pretrained()[0]["name"])
+    g = ga.from_pretrained("mask2lesion-isic2017-128")
     mixer = BatchMixer(g, fraction=0.5, seed=0)
     m = masks(8, 128).cuda()
     batch = {"image": torch.rand(8, 3, 128, 128, device="cuda"), "mask": m}
@@ -73,7 +73,7 @@ def test_batch_mixer_on_cuda_batches():
 
 
 def test_batch_mixer_cpu_batch_with_cuda_generator():
-    g = ga.from_pretrained(ga.list_pretrained()[0]["name"])
+    g = ga.from_pretrained("mask2lesion-isic2017-128")
     out = BatchMixer(g, fraction=0.25)({"image": torch.zeros(4, 3, 64, 64, dtype=torch.uint8), "mask": masks(4, 64)})
     assert out["image"].device.type == "cpu" and out["image"].dtype == torch.uint8 and out["synthetic"].sum() == 1
 
