@@ -102,7 +102,7 @@ def render_card(name: str, config: dict[str, Any]) -> str:
         "| | |",
         "|---|---|",
         f"| seed | {training.get('seed')} |",
-        f"| steps | {training.get('steps')} (batch size {training.get('batch_size')}, {training.get('epochs', 0):.1f} epochs) |",
+        f"| steps | {training.get('steps', 'not recorded')} (batch size {training.get('batch_size', '?')}, {training.get('epochs', 0):.1f} epochs) |",
         f"| training wall time | {_hours(training.get('train_seconds', 0.0))} |",
         f"| device(s) | {', '.join(training.get('devices', [])) or 'unknown'} |",
         "",

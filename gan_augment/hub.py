@@ -166,8 +166,13 @@ def save_pretrained(synth: Synthesizer, path: str | os.PathLike, *, dtype: str |
     source_card = _source_card(synth)
     if card is not None:
         (path / CARD_NAME).write_text(card)
-    elif source_card is not None and source_card.resolve() != (path / CARD_NAME).resolve():
-        (path / CARD_NAME).write_text(source_card.read_text())
+    elif source_card is not None:
+        if source_card.resolve() != (path / CARD_NAME).resolve():
+            (path / CARD_NAME).write_text(source_card.read_text())
+    else:  # every saved folder is a complete model repo: a card from what config.json records
+        from gan_augment.cards import render_card
+
+        (path / CARD_NAME).write_text(render_card(path.name, config))
     return path
 
 

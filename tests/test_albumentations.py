@@ -199,3 +199,22 @@ def test_two_worker_dataloader_epoch(tiny_pix2pix_dir):
     assert images.shape == (8, 3, 32, 32)
     assert len({tuple(x.flatten().tolist()) for x in images}) == 8  # workers draw their own seeds
     assert torch.equal(epoch(0), images)  # reproducible with a seeded loader
+
+
+def test_image_translator_and_noise_generator_in_pipelines():
+    from conftest import tiny_synthesizer
+
+    image = np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    cyclegan = GANAugment(tiny_synthesizer("cyclegan"), p=1.0)  # reads the image, no mask needed
+    out = A.Compose([cyclegan], seed=0)(image=image)["image"]
+    assert out.shape == image.shape and out.dtype == np.uint8 and not np.array_equal(out, image)
+    residual = GANAugment(tiny_synthesizer("residual_unet"), p=1.0)  # image + mask
+    assert A.Compose([residual], seed=0)(image=image, mask=disk_mask(40, 40))["image"].shape == image.shape
+    noise = GANAugment(tiny_synthesizer("dcgan"), p=1.0)  # classification: the image is replaced by a sample
+    assert A.Compose([noise], seed=0)(image=image)["image"].shape == image.shape
+    with pytest.raises(ValueError, match="cannot keep an image/mask pair aligned"):
+        A.Compose([noise], seed=0)(image=image, mask=disk_mask(40, 40))
+    progan = GANAugment(tiny_synthesizer("progan"), p=1.0, label=2)  # class-conditional: a fixed class
+    assert A.Compose([progan], seed=0)(image=image)["image"].shape == image.shape
+    with pytest.raises(ValueError, match="pass labels"):
+        A.Compose([GANAugment(tiny_synthesizer("progan"), p=1.0)], seed=0)(image=image)

@@ -156,6 +156,7 @@ def test_push_uploads_a_complete_folder_with_the_api(tiny_pix2pix_dir, tmp_path)
 
 def test_push_refuses_incomplete_folders(tiny_pix2pix_dir, tmp_path):
     folder = _copy(tiny_pix2pix_dir, tmp_path / "nocard")
+    (folder / "README.md").unlink()
     with pytest.raises(ValueError, match="model card"):
         push_to_hub(folder, "someone/x", api=FakeHfApi())
     (folder / "README.md").write_text("# no yaml\n")
@@ -166,11 +167,13 @@ def test_push_refuses_incomplete_folders(tiny_pix2pix_dir, tmp_path):
         push_to_hub(folder, "not a repo id", api=FakeHfApi())
 
 
-def test_synthesizer_push_to_hub_saves_then_uploads(tmp_path):
+def test_synthesizer_push_to_hub_saves_a_complete_repo_then_uploads(tmp_path):
     api = FakeHfApi()
-    synth = tiny_synthesizer()
-    with pytest.raises(ValueError, match="model card"):  # an in-memory model has no card yet
-        synth.push_to_hub("someone/x", api=api)
+    assert tiny_synthesizer().push_to_hub("someone/x", api=api) == "https://huggingface.co/someone/x"
+    assert [name for name, _ in api.calls] == ["create_repo", "upload_folder"]
+    saved = tiny_synthesizer().save_pretrained(tmp_path / "fresh")
+    validate_repo_folder(saved)  # a generated card with YAML metadata
+    assert "pix2pix" in (saved / "README.md").read_text()
 
 
 def test_weights_are_safetensors_not_pickle(tiny_pix2pix_dir):
