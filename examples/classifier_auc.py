@@ -93,27 +93,43 @@ real_items = [ham_train[i] for i in range(len(ham_train))]
 synthetic_items = [mixed[i] for i in range(len(ham_train), len(mixed))]
 print(f"real {len(real_items)} (per class {counts.tolist()}); synthetic {len(synthetic_items)} (top-up {top_up})", flush=True)
 test_set, ood_set = Tensors([ham_test[i] for i in range(len(ham_test))]), Tensors([{**it, "label": it["label"]} for it in isic])
-results = {"real": [], "real+synthetic": []}
+out = Path(args.out)
+setup = {k: v for k, v in vars(args).items() if k not in ("seeds", "out")}
+done = json.loads(out.read_text()) if out.exists() else {}
+finished = done.get("finished", {}) if done.get("setup") == setup else {}  # "<seed>/<setting>" -> row
+
+
+def save(summary=None):
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"setup": setup, "seeds": args.seeds, "finished": finished, "summary": summary}, indent=2))
+    tmp.replace(out)
+
+
+y = np.asarray([ham_test.records[i].label for i in range(len(ham_test))])
+mel = names.index(MEL)
 for seed in args.seeds:
     for name, items in (("real", real_items), ("real+synthetic", real_items + synthetic_items)):
+        if f"{seed}/{name}" in finished:
+            print(f"seed {seed} {name:15s} {finished[f'{seed}/{name}']} (from {out})", flush=True)
+            continue
         t0 = time.perf_counter()
         net = train(items, seed)
         probs = predict(net, test_set)
-        y = np.asarray([ham_test.records[i].label for i in range(len(ham_test))])
-        mel = names.index(MEL)
         row = {
             "seed": seed,
             "ham_melanoma_auc": auc(probs[:, mel], y == mel),
             "ham_macro_auc": float(np.mean([auc(probs[:, c], y == c) for c in range(7)])),
             "isic2017_melanoma_auc": auc(predict(net, ood_set)[:, mel], [it["label"] == 1 for it in isic]),
         }
-        results[name].append(row)
+        finished[f"{seed}/{name}"] = row
+        save()
         print(f"seed {seed} {name:15s} {row} ({time.perf_counter() - t0:.0f} s)", flush=True)
+results = {name: [finished[f"{seed}/{name}"] for seed in args.seeds] for name in ("real", "real+synthetic")}
 summary = {
     name: {k: (float(np.mean([r[k] for r in rows])), float(np.std([r[k] for r in rows]))) for k in rows[0] if k != "seed"}
     for name, rows in results.items()
 }
-Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-Path(args.out).write_text(json.dumps({"args": vars(args), "runs": results, "summary": summary}, indent=2))
+save(summary)
 for name, s in summary.items():
     print(f"{name:15s} " + "  ".join(f"{k} {m:.3f}±{sd:.3f}" for k, (m, sd) in s.items()))

@@ -9,7 +9,8 @@ for each setting and seed, and scored on the 150 validation images:
   ClassicAug  + flips, 90-degree rotations, affine, colour jitter (Albumentations)
   GANAug      + as many synthetic pairs: Mask2Lesion images for elastically deformed real masks
   AllAug      both
-Writes a JSON with every run and prints mean ± std Dice per setting.
+Writes the JSON after every run; rerunning the same command skips the runs it already holds,
+so an interrupted experiment continues where it stopped. Prints mean ± std Dice per setting.
 """
 
 import argparse
@@ -97,14 +98,30 @@ settings = {
     "GANAug": lambda: [Pairs(real), Pairs(synthetic)],
     "AllAug": lambda: [Pairs(real, classic), Pairs(synthetic, classic)],
 }
-results = {name: [] for name in settings}
+out = Path(args.out)
+setup = {k: v for k, v in vars(args).items() if k not in ("seeds", "out")}
+done = json.loads(out.read_text()) if out.exists() else {}
+runs = done.get("runs", {}) if done.get("setup") == setup else {}  # "<seed>/<setting>" -> Dice
+
+
+def save(summary=None):
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"setup": setup, "seeds": args.seeds, "runs": runs, "dice": summary}, indent=2))
+    tmp.replace(out)
+
+
 for seed in args.seeds:
     for name, make in settings.items():
+        if f"{seed}/{name}" in runs:
+            print(f"seed {seed} {name:10s} Dice {runs[f'{seed}/{name}']:.4f} (from {out})", flush=True)
+            continue
         t0 = time.perf_counter()
-        results[name].append(run(make(), val, seed))
-        print(f"seed {seed} {name:10s} Dice {results[name][-1]:.4f} ({time.perf_counter() - t0:.0f} s)", flush=True)
+        runs[f"{seed}/{name}"] = run(make(), val, seed)
+        save()
+        print(f"seed {seed} {name:10s} Dice {runs[f'{seed}/{name}']:.4f} ({time.perf_counter() - t0:.0f} s)", flush=True)
+results = {name: [runs[f"{seed}/{name}"] for seed in args.seeds] for name in settings}
 summary = {name: {"mean": float(np.mean(v)), "std": float(np.std(v)), "runs": v} for name, v in results.items()}
-Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-Path(args.out).write_text(json.dumps({"args": vars(args), "dice": summary}, indent=2))
+save(summary)
 for name, s in summary.items():
     print(f"{name:10s} Dice {s['mean']:.4f} ± {s['std']:.4f} over seeds {args.seeds}")
