@@ -15,9 +15,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import memory  # noqa: E402
-import throughput  # noqa: E402
-
+import memory
+import throughput
 
 HERE = Path(__file__).resolve().parent
 

@@ -7,7 +7,6 @@ MONAI seeds every worker's random transforms itself; metadata of MetaTensors is 
 
 import argparse
 
-import torch
 from monai.data import DataLoader, Dataset
 from monai.transforms import Compose, EnsureTyped, RandFlipd, RandRotate90d, Resized
 

@@ -33,7 +33,26 @@ _LAZY = {
     "SyntheticBank": "gan_augment.mixers",
 }
 
-__all__ = ["__version__", *_LAZY]
+# Written out (not derived from _LAZY) so that static tools see the public names;
+# tests/test_api_surface.py checks that both lists agree.
+__all__ = [
+    "BatchMixer",
+    "CheckpointMismatchError",
+    "GANAugment",
+    "MixedDataset",
+    "PretrainedNotFoundError",
+    "RandGANAugment",
+    "RandGANAugmentd",
+    "RandomGANAugment",
+    "Synthesizer",
+    "SyntheticBank",
+    "__version__",
+    "create",
+    "from_pretrained",
+    "list_models",
+    "list_pretrained",
+    "push_to_hub",
+]
 
 
 def __getattr__(name: str) -> Any:

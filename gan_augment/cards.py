@@ -69,9 +69,11 @@ def render_card(name: str, config: dict[str, Any]) -> str:
         "",
         f"# {name}",
         "",
-        f"**{spec.summary}** — `{spec.name}` from [gan_augment](https://github.com/gan-augment/gan_augment), "
-        f"a {config['image_size']}x{config['image_size']} generator for data augmentation of skin-lesion "
-        f"classifiers and segmenters. Paper: {spec.paper}.",
+        (
+            f"**{spec.summary}** — `{spec.name}` from [gan_augment](https://github.com/gan-augment/gan_augment), "
+            f"a {config['image_size']}x{config['image_size']} generator for data augmentation of skin-lesion "
+            f"classifiers and segmenters. Paper: {spec.paper}."
+        ),
         "",
         "Synthetic images are for training data augmentation and research only, never for diagnosis.",
         "",

@@ -77,5 +77,5 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
         meta = f.metadata() or {}
         if "gan_augment_checkpoint" not in meta:
             raise ValueError(f"{path} is a safetensors file but not a gan_augment training checkpoint")
-        tensors = {key: f.get_tensor(key) for key in f.keys()}
+        tensors = {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118 (safe_open is not a dict)
     return _decode(json.loads(meta["gan_augment_checkpoint"]), tensors)

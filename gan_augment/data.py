@@ -21,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from PIL import Image
@@ -164,7 +164,7 @@ class ISIC2017(DermDataset):
     2 seborrheic keratosis.
     """
 
-    SPLITS = {"training": "Training", "validation": "Validation", "test": "Test_v2"}
+    SPLITS: ClassVar[dict[str, str]] = {"training": "Training", "validation": "Validation", "test": "Test_v2"}
     info = DatasetInfo(
         "ISIC 2017 Challenge",
         "ISIC Archive terms: research use with attribution",
@@ -207,7 +207,7 @@ class ISIC2018(DermDataset):
     one-hot ``ISIC2018_Task3_<Split>_GroundTruth.csv`` (MEL, NV, BCC, AKIEC, BKL, DF, VASC).
     """
 
-    SPLITS = {"training": "Training", "validation": "Validation", "test": "Test"}
+    SPLITS: ClassVar[dict[str, str]] = {"training": "Training", "validation": "Validation", "test": "Test"}
     info = DatasetInfo(
         "ISIC 2018 Challenge",
         "CC BY-NC 4.0",

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gan_augment.data import DermDataset, ISIC2017
+from gan_augment.data import ISIC2017, DermDataset
 from gan_augment.metrics import FeatureExtractor, fid, kid, mask_contrast, nearest_real_distance
 from gan_augment.synthesizer import Synthesizer
 from gan_augment.train_data import square_resize

@@ -69,7 +69,7 @@ def export_run(
     ``samples_image`` is copied next to the card and shown in it.
     """
     dest = Path(dest)
-    synth, meta = synthesizer_from_run(run_dir, network)
+    synth, _ = synthesizer_from_run(run_dir, network)
     name = name or dest.name
     synth.metadata.update({"hub_id": hub_id, "license": license})
     if license == "other":

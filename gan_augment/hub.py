@@ -89,7 +89,7 @@ def resolve_pretrained(name_or_path: str | os.PathLike, *, local_files_only: boo
         local_files_only = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
     try:
         folder = snapshot_download(name, revision=revision, allow_patterns=list(REPO_FILES), local_files_only=local_files_only)
-    except Exception as err:  # offline, not cached, not found, no permission: one clear message
+    except Exception as err:  # noqa: BLE001 -- offline, not cached, not found, no permission: one clear message
         raise PretrainedNotFoundError(
             f"could not get the Hugging Face repo {name!r} ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}). "
             f"It is not in the local cache and could not be downloaded. Fix: on a machine with internet run "

@@ -121,7 +121,7 @@ class PCAShapeModel:
     drawn from the training centroids.
     """
 
-    def __init__(self, n_points: int = 64, n_components: int | float = 0.98) -> None:
+    def __init__(self, n_points: int = 64, n_components: float = 0.98) -> None:
         self.n_points = n_points
         self.n_components = n_components
         self.mean_: np.ndarray | None = None

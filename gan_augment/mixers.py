@@ -93,7 +93,7 @@ def _class_plan(
     if class_balance is None:
         if ratio is None or ratio < 0:
             raise ValueError(f"ratio (synthetic items per real item) must be >= 0, got {ratio}")
-        n = int(round(ratio * len(labels)))
+        n = round(ratio * len(labels))
         if not counts:
             return [None] * n
         # labels in proportion to the real class distribution, largest remainders first
@@ -330,7 +330,7 @@ class BatchMixer:
         if not isinstance(images, Tensor) or images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"batch[{self.image_key!r}] must be an N3HW tensor, got {getattr(images, 'shape', type(images))}")
         n = images.shape[0]
-        k = int(round(self.fraction * n))
+        k = round(self.fraction * n)
         gen = torch.Generator().manual_seed(_item_seed(self.seed, self.batches_seen))
         call_seed = _item_seed(self.seed, self.batches_seen, 1)
         self.batches_seen += 1
@@ -419,7 +419,7 @@ class SyntheticBank(Dataset):
     def _shard(self, s: int) -> dict[str, Tensor]:
         if s not in self._open:
             with safe_open(str(self.shards[s]), framework="pt") as f:
-                self._open = {s: {k: f.get_tensor(k) for k in f.keys()}}  # keep one shard in memory
+                self._open = {s: {k: f.get_tensor(k) for k in f.keys()}}  # noqa: SIM118 (safe_open is not a dict)  # keep one shard in memory
         return self._open[s]
 
     def __getitem__(self, index: int) -> dict[str, Any]:

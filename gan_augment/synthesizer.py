@@ -80,7 +80,7 @@ class Synthesizer:
         """Strict check without reading tensors: every key and shape must match."""
         expected = {k: tuple(v.shape) for k, v in self._build_empty().state_dict().items()}
         with safe_open(str(self._weights_path), framework="pt") as f:
-            found = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+            found = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118 (safe_open is not a dict)
         _raise_on_mismatch(expected, found, self._weights_path)
 
     # --- device placement -------------------------------------------------------------------

@@ -58,7 +58,7 @@ class GANTrainingView(Dataset):
         if jitter < 1.0:
             raise ValueError(f"jitter must be >= 1, got {jitter}")
         self.base, self.image_size, self.seed = base, int(image_size), int(seed)
-        self.load_size = int(round(image_size * jitter))
+        self.load_size = round(image_size * jitter)
         self.dihedral = dihedral
         self.condition_maps = condition_maps
         self._cache: list[dict[str, Any]] | None = None

@@ -6,10 +6,10 @@ import albumentations as A
 import numpy as np
 import pytest
 import torch
+from conftest import disk_mask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import disk_mask
 from gan_augment.transforms.albumentations import GANAugment, albumentations_worker_init
 
 SETTINGS = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -62,7 +62,7 @@ def test_p0_is_identity(tiny_pix2pix, data):
 @given(data=image_and_mask(), seed=st.integers(0, 10_000))
 def test_deterministic_under_compose_seed(tiny_pix2pix, data, seed):
     image, mask = data
-    make = lambda: A.Compose([A.HorizontalFlip(p=0.5), GANAugment(tiny_pix2pix, p=0.7)], seed=seed)  # noqa: E731
+    make = lambda: A.Compose([A.HorizontalFlip(p=0.5), GANAugment(tiny_pix2pix, p=0.7)], seed=seed)
     a, b = make()(image=image, mask=mask), make()(image=image, mask=mask)
     assert np.array_equal(a["image"], b["image"]) and np.array_equal(a["mask"], b["mask"])
 

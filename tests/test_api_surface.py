@@ -9,6 +9,7 @@ def test_top_level_names():
         "list_models", "create", "Synthesizer", "CheckpointMismatchError", "GANAugment",
         "RandGANAugment", "RandGANAugmentd", "RandomGANAugment", "MixedDataset", "BatchMixer", "SyntheticBank",
     }
+    assert set(ga.__all__) == {"__version__", *ga._LAZY}, "__all__ and the lazy-import table must list the same names"
     for name in ga.__all__:
         assert getattr(ga, name) is not None
 

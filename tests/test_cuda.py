@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import disk_mask, needs_cuda, tiny_synthesizer
 from torch.utils.data import DataLoader, Dataset
 
 import gan_augment as ga
-from conftest import disk_mask, needs_cuda, tiny_synthesizer
 from gan_augment.data import bundled_sample
 from gan_augment.mixers import BatchMixer
 from gan_augment.registry import get_spec, list_models

@@ -6,9 +6,9 @@ import csv
 
 import numpy as np
 import pytest
+from conftest import HAM10000_ROOT, ISIC2017_ROOT, disk_mask, needs_ham10000, needs_isic2017
 from PIL import Image
 
-from conftest import HAM10000_ROOT, ISIC2017_ROOT, disk_mask, needs_ham10000, needs_isic2017
 from gan_augment.data import (
     ATTRIBUTES,
     HAM10000,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import ISIC2017_ROOT, REPO, needs_isic2017
 
 import gan_augment as ga
-from conftest import ISIC2017_ROOT, REPO, needs_isic2017
 
 pytestmark = [pytest.mark.slow, needs_isic2017]
 

@@ -7,10 +7,10 @@ import shutil
 
 import pytest
 import torch
+from conftest import tiny_synthesizer
 from safetensors.torch import load_file, save_file
 
 import gan_augment as ga
-from conftest import tiny_synthesizer
 from gan_augment.hub import PretrainedNotFoundError, push_to_hub, validate_repo_folder
 from gan_augment.synthesizer import CheckpointMismatchError
 
@@ -73,7 +73,7 @@ def _copy(src, dst):
 def test_missing_tensor_is_named(tiny_pix2pix_dir, tmp_path):
     folder = _copy(tiny_pix2pix_dir, tmp_path / "m")
     state = load_file(folder / "model.safetensors")
-    dropped = sorted(state)[0]
+    dropped = min(state)
     del state[dropped]
     save_file(state, folder / "model.safetensors")
     with pytest.raises(CheckpointMismatchError, match=f"missing tensors.*{dropped}"):

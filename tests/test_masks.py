@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import disk_mask
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import disk_mask
 from gan_augment.data import bundled_sample
 from gan_augment.masks import SHAPES, PCAShapeModel, elastic_deform, geometric_mask, largest_contour
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from conftest import disk_mask
+
 from gan_augment.metrics import FeatureExtractor, fid, kid, mask_contrast, nearest_real_distance
 
 

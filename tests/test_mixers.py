@@ -8,11 +8,11 @@ from collections import Counter
 import numpy as np
 import pytest
 import torch
+from conftest import disk_mask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch.utils.data import DataLoader, Dataset
 
-from conftest import disk_mask
 from gan_augment.data import bundled_sample
 from gan_augment.mixers import BatchMixer, MaskSampler, MixedDataset, SyntheticBank, _class_plan
 
@@ -49,7 +49,7 @@ def conditional_dcgan():
 @given(labels=st.lists(st.integers(0, 3), min_size=1, max_size=60), ratio=st.floats(0, 3))
 def test_ratio_gives_exact_counts_in_class_proportion(conditional_dcgan, labels, ratio):
     mixed = MixedDataset(LabelledImages(labels), conditional_dcgan, ratio=ratio)
-    assert mixed.num_synthetic == int(round(ratio * len(labels))) and len(mixed) == len(labels) + mixed.num_synthetic
+    assert mixed.num_synthetic == round(ratio * len(labels)) and len(mixed) == len(labels) + mixed.num_synthetic
     real, synth = Counter(labels), Counter(mixed.synthetic_labels())
     assert set(synth) <= set(real)
     for c in real:  # largest-remainder apportionment: within one of the exact share
@@ -150,7 +150,7 @@ def mask_batch(n=8, size=32):
 def test_batch_mixer_replaces_exactly_the_fraction_and_keeps_masks(tiny_pix2pix, n, fraction, seed):
     batch = {"image": torch.rand(n, 3, 32, 32), "mask": mask_batch(n)}
     out = BatchMixer(tiny_pix2pix, fraction, seed=seed)(batch)
-    k = int(round(fraction * n))
+    k = round(fraction * n)
     assert int(out["synthetic"].sum()) == k and torch.equal(out["synthetic"], out["mixed_in"])
     assert torch.equal(out["mask"], batch["mask"])
     keep = ~out["synthetic"]

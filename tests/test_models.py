@@ -8,10 +8,10 @@ import re
 import numpy as np
 import pytest
 import torch
+from conftest import REPO, disk_mask, tiny_synthesizer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import REPO, disk_mask, tiny_synthesizer
 from gan_augment.data import ATTRIBUTES, bundled_sample
 from gan_augment.diffaugment import diff_augment
 from gan_augment.domains import LesionCrops, SkinPatches, UnpairedView

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import disk_mask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from monai.data import DataLoader, Dataset, MetaTensor
 from monai.transforms import Compose, RandFlipd
 
-from conftest import disk_mask
 from gan_augment.transforms.monai import RandGANAugment, RandGANAugmentd
 
 SETTINGS = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -5,13 +5,13 @@ from __future__ import annotations
 import PIL.Image
 import pytest
 import torch
+from conftest import disk_mask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch.utils.data import DataLoader, Dataset
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from conftest import disk_mask
 from gan_augment.transforms.torchvision import RandomGANAugment
 
 SETTINGS = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -49,7 +49,7 @@ def test_resume_continues_exactly(name, tmp_path):
     _, first = tiny_run(name, tmp_path / "split", steps=5, max_session_steps=2)
     assert first.step == 2 and not first.finished
     _, second = tiny_run(name, tmp_path / "split", steps=5, resume=True)
-    assert second.finished
+    assert second.finished and second.step == straight.step == 5
     a = load_checkpoint(tmp_path / "straight" / CHECKPOINT_NAME)["recipe"]
     b = load_checkpoint(tmp_path / "split" / CHECKPOINT_NAME)["recipe"]
     for net in a["networks"]:

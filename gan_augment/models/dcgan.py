@@ -14,6 +14,7 @@ Mirza & Osindero 2014) — instead of one model per class (``gan-augment train -
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,7 +70,7 @@ class DCGANGenerator(nn.Module):
         else:
             raise ValueError(f"input_layer must be 'conv' or 'dense', got {input_layer!r}")
         layers: list[nn.Module] = [nn.BatchNorm2d(widths[0]), nn.ReLU(True)]
-        for cin, cout in zip(widths[:-1], widths[1:]):
+        for cin, cout in itertools.pairwise(widths):
             layers += [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True)]
         layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1), nn.Tanh()]
         self.body = nn.Sequential(*layers)

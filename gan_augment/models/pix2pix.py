@@ -15,10 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gan_augment.diffaugment import diff_augment
 from gan_augment.functional import from_model_range
 from gan_augment.losses import adversarial_loss
 from gan_augment.models._blocks import PatchDiscriminator, init_gan_weights, norm_layer, set_requires_grad
-from gan_augment.diffaugment import diff_augment
 from gan_augment.registry import ModelSpec, register
 from gan_augment.training import Recipe
 

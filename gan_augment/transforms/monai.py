@@ -9,7 +9,7 @@ is kept); masks (1, H, W) or (H, W).
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -36,7 +36,7 @@ class RandGANAugment(RandomizableTransform):
     ``(0, 255)`` for images loaded as 0-255 floats; uint8 images are always 0-255.
     """
 
-    backend = [TransformBackends.TORCH, TransformBackends.NUMPY]
+    backend: ClassVar[list[TransformBackends]] = [TransformBackends.TORCH, TransformBackends.NUMPY]
 
     def __init__(
         self,
