@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import platform
-import subprocess
 import sys
 from pathlib import Path
 
@@ -21,12 +20,6 @@ import throughput
 HERE = Path(__file__).resolve().parent
 
 
-def _fresh_process(code: str) -> dict:
-    """Memory baselines need a process that has not loaded the model yet."""
-    out = subprocess.run([sys.executable, "-c", code], cwd=HERE, capture_output=True, text=True, check=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
-
-
 def main() -> None:
     model = "mask2lesion-isic2017-128"
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"cpu-{platform.machine()}-{torch.get_num_threads()}threads"
@@ -36,16 +29,18 @@ def main() -> None:
         "torch": torch.__version__,
         "per_sample_vs_batched": throughput.per_sample_vs_batched(model),
         "pipeline_overhead": throughput.pipeline_overhead(model),
-        "lazy_loading": _fresh_process(f"import json, memory; print(json.dumps(memory.lazy_loading({model!r})))"),
+        "lazy_loading": memory.fresh_process(f"import json, memory; print(json.dumps(memory.lazy_loading({model!r})))"),
         "batch_peak": memory.batch_peak(model),
     }
     out = HERE / "results" / f"{device.replace(' ', '_')}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
     t, p, lz = results["per_sample_vs_batched"], results["pipeline_overhead"], results["lazy_loading"]
+    n_max, peak = max(results["batch_peak"]["peak_mb_by_batch"].items())
     print(f"| {device} | batched {t['batched_img_per_s']:.1f} vs per-sample {t['per_sample_img_per_s']:.1f} img/s: "
           f"x{t['speedup_batched_over_per_sample']:.2f} | epoch with GANAugment p=0.5: x{p['slowdown_with_gan']:.2f} slower "
-          f"| from_pretrained RSS +{lz['rss_growth_from_pretrained_mb']:.0f} MB, first call +{lz['rss_growth_first_call_mb']:.0f} MB |")
+          f"| from_pretrained RSS +{lz['rss_growth_from_pretrained_mb']:.0f} MB, first call +{lz['rss_growth_first_call_mb']:.0f} MB "
+          f"| batch-{n_max} call peak {peak:.0f} MB |")
     print(f"wrote {out}")
 
 
