@@ -31,6 +31,9 @@ _LAZY = {
     "MixedDataset": "gan_augment.mixers",
     "BatchMixer": "gan_augment.mixers",
     "SyntheticBank": "gan_augment.mixers",
+    "lesion_copy_paste": "gan_augment.copy_paste",
+    "LesionBank": "gan_augment.copy_paste",
+    "LesionCopyPaste": "gan_augment.transforms.albumentations",
 }
 
 # Written out (not derived from _LAZY) so that static tools see the public names;
@@ -39,6 +42,8 @@ __all__ = [
     "BatchMixer",
     "CheckpointMismatchError",
     "GANAugment",
+    "LesionBank",
+    "LesionCopyPaste",
     "MixedDataset",
     "PretrainedNotFoundError",
     "RandGANAugment",
@@ -49,6 +54,7 @@ __all__ = [
     "__version__",
     "create",
     "from_pretrained",
+    "lesion_copy_paste",
     "list_models",
     "list_pretrained",
     "push_to_hub",

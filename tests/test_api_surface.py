@@ -8,6 +8,7 @@ def test_top_level_names():
         "__version__", "from_pretrained", "list_pretrained", "push_to_hub", "PretrainedNotFoundError",
         "list_models", "create", "Synthesizer", "CheckpointMismatchError", "GANAugment",
         "RandGANAugment", "RandGANAugmentd", "RandomGANAugment", "MixedDataset", "BatchMixer", "SyntheticBank",
+        "lesion_copy_paste", "LesionBank", "LesionCopyPaste",
     }
     assert set(ga.__all__) == {"__version__", *ga._LAZY}, "__all__ and the lazy-import table must list the same names"
     for name in ga.__all__:

@@ -1,0 +1,223 @@
+"""The unpaired realism report: C2STs, the split, the views, the report files, the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import ISIC2017_ROOT, disk_mask, needs_isic2017, tiny_synthesizer
+
+from gan_augment.c2st import cnn_c2st, linear_c2st, stratified_folds
+from gan_augment.data import DermDataset, Record, bundled_sample
+from gan_augment.realism import evaluate, synthesizer_candidate, unpaired_split, write_report
+
+
+def textures(n: int, size: int, seed: int, square: bool = False) -> torch.Tensor:
+    """Smooth random colour textures; with ``square``, a bright 10 px square at a random place."""
+    g = torch.Generator().manual_seed(seed)
+    x = F.interpolate(torch.rand(n, 3, 4, 4, generator=g), size=(size, size), mode="bilinear", align_corners=False)
+    x = (0.3 + 0.4 * x + 0.05 * torch.randn(n, 3, size, size, generator=g)).clamp(0, 1)
+    if square:
+        for i, (r, c) in enumerate(torch.randint(0, size - 10, (n, 2), generator=g).tolist()):
+            x[i, :, r : r + 10, c : c + 10] = 1.0
+    return x
+
+
+def pixel_features(images) -> torch.Tensor:
+    """A cheap stand-in for the Lite0 extractor: 4x4 average-pooled pixels (48-d)."""
+    batches = [images] if isinstance(images, torch.Tensor) else list(images)
+    return torch.cat([F.adaptive_avg_pool2d(b.float(), 4).flatten(1).double() for b in batches])
+
+
+class SpyExtractor:
+    """Pixel features, remembering every image set it was given (in call order)."""
+
+    def __init__(self) -> None:
+        self.calls: list[torch.Tensor] = []
+
+    def __call__(self, images) -> torch.Tensor:
+        x = torch.cat(list(images)) if not isinstance(images, torch.Tensor) else images
+        self.calls.append(x)
+        return pixel_features(x)
+
+
+class MemoryPairs(DermDataset):
+    """Image + mask pairs held in memory (HWC uint8, HW {0, 1})."""
+
+    def __init__(self, images: np.ndarray, masks: np.ndarray) -> None:
+        super().__init__([Record(f"img{i}", Path(f"img{i}.png"), Path(f"img{i}_mask.png")) for i in range(len(images))])
+        self.images, self.masks = images, masks
+
+    def __getitem__(self, index: int) -> dict:
+        return {"image": self.images[index], "mask": self.masks[index], "id": self.records[index].id}
+
+
+def memory_pairs(n: int, size: int = 32, seed: int = 0) -> MemoryPairs:
+    rng = np.random.default_rng(seed)
+    images = (textures(n, size, seed).permute(0, 2, 3, 1).numpy() * 255).astype(np.uint8)
+    masks = np.stack([disk_mask(size, size, *rng.uniform(8, size - 8, 2), r=rng.uniform(3, 6)) for _ in range(n)])
+    return MemoryPairs(images, masks)
+
+
+def identity(images, masks, seed):
+    return images.clone()
+
+
+def white_lesion_on_black(images, masks, seed):
+    return masks.float().expand(-1, 3, -1, -1).clone()
+
+
+# --- classifier two-sample tests ---------------------------------------------------------------
+def test_stratified_folds_partition_both_sets():
+    folds = stratified_folds(12, 10, folds=5, seed=3)
+    joined = np.concatenate(folds)
+    assert sorted(joined.tolist()) == list(range(22))
+    assert all(((f < 12).sum() >= 2) and ((f >= 12).sum() >= 2) for f in folds)
+    assert all((a == b).all() for a, b in zip(folds, stratified_folds(12, 10, folds=5, seed=3)))
+    with pytest.raises(ValueError):
+        stratified_folds(3, 10, folds=5)
+
+
+def test_c2st_near_half_for_one_distribution():
+    a, b = textures(64, 32, seed=1), textures(64, 32, seed=2)
+    linear = linear_c2st(pixel_features(a), pixel_features(b), seed=0)
+    cnn = cnn_c2st(a, b, input_size=32, seed=0, progress=False)
+    assert 0.35 <= linear["mean"] <= 0.65, linear
+    assert 0.35 <= cnn["mean"] <= 0.65, cnn
+    assert len(cnn["per_fold"]) == 5 and cnn == cnn_c2st(a, b, input_size=32, seed=0, progress=False)
+
+
+def test_c2st_tells_a_bright_square_apart():
+    a, b = textures(64, 32, seed=1), textures(64, 32, seed=2, square=True)
+    assert linear_c2st(pixel_features(a), pixel_features(b), seed=0)["mean"] > 0.9
+    assert cnn_c2st(a, b, input_size=32, seed=0, progress=False)["mean"] > 0.9
+
+
+# --- the protocol ------------------------------------------------------------------------------
+def test_unpaired_split_is_disjoint_capped_and_seeded():
+    a, b = unpaired_split(101, seed=4)
+    assert len(a) == len(b) == 50 and not set(a) & set(b)
+    assert (a, b) == unpaired_split(101, seed=4)
+    assert unpaired_split(101, seed=5) != (a, b)
+    a3, b3 = unpaired_split(101, max_items=3, seed=4)
+    assert len(a3) == len(b3) == 3 and not set(a3) & set(b3)
+    assert sorted(a) != list(range(50))  # random, not the first files
+    with pytest.raises(ValueError):
+        unpaired_split(1)
+
+
+def test_real_as_candidate_has_zero_kid_excess():
+    data = memory_pairs(24)
+    result = evaluate({"real A": identity}, data, size=32, max_items=12, extractor=pixel_features, progress=False)
+    ref, cand = result["reference"], result["candidates"]["real A"]
+    assert result["data"]["n_a"] == result["data"]["n_b"] == 12
+    assert not set(result["data"]["ids_a"]) & set(result["data"]["ids_b"])
+    for view in ("whole", "crop"):
+        assert cand[view]["kid_excess"] == pytest.approx(0.0, abs=1e-12)
+        assert cand[view]["linear_c2st"] == ref[view]["linear_c2st"]
+        assert cand[view]["cnn_c2st"] == ref[view]["cnn_c2st"]
+    json.dumps(result)  # JSON-able
+
+
+def test_crop_view_uses_the_masks_the_images_were_made_for():
+    data = memory_pairs(16)
+    spy = SpyExtractor()
+    evaluate({"white": white_lesion_on_black}, data, size=32, max_items=8, extractor=spy, progress=False)
+    # call order: real A whole, real B whole, real A crop, real B crop, candidate whole, candidate crop, diversity
+    whole, crop = spy.calls[4], spy.calls[5]
+    assert len(crop) == 8
+    assert (crop[:, :, 16, 16] == 1).all()  # every crop is centred on the lesion the image was drawn for
+    assert (crop[:, :, 0, 0] == 0).all() and (crop[:, :, -1, -1] == 0).all()
+    assert (whole.mean(dim=(1, 2, 3)) < crop.mean(dim=(1, 2, 3))).all()
+
+
+def test_report_files_and_views(tmp_path):
+    data = memory_pairs(20)
+    result = evaluate(
+        {"real A": identity, "white": white_lesion_on_black}, data, size=32, max_items=10, views=("crop",),
+        extractor=pixel_features, progress=False,
+    )
+    paths = write_report(result, tmp_path / "report")
+    saved = json.loads(paths["json"].read_text())
+    assert "grid_png" not in saved and saved["settings"]["views"] == ["crop"] and "whole" not in saved["reference"]
+    md = paths["markdown"].read_text()
+    assert "| real vs real (reference) |" in md and "| white |" in md and "crop: CNN C2ST" in md
+    assert "within-mask feature distance" in md
+    assert saved["candidates"]["white"]["diversity"]["within_mask_distance"] == pytest.approx(0.0, abs=1e-9)
+    from PIL import Image
+
+    with Image.open(paths["grid"]) as im:
+        assert im.width > 3 * 32 and im.height > 2 * 32
+
+
+def test_synthesizer_candidate_routes_inputs():
+    with pytest.raises(ValueError, match="noise"):
+        synthesizer_candidate(tiny_synthesizer("dcgan"))
+    synthesize = synthesizer_candidate(tiny_synthesizer("pix2pix"))
+    masks = torch.from_numpy(np.stack([disk_mask(32, 32)] * 2)).float()[:, None]
+    out = synthesize(torch.rand(2, 3, 32, 32), masks, 0)
+    assert out.shape == (2, 3, 32, 32) and torch.equal(out, synthesize(torch.rand(2, 3, 32, 32), masks, 0))
+
+
+def test_copy_paste_candidate_draws_from_the_bank():
+    cp = pytest.importorskip("gan_augment.copy_paste")
+    from gan_augment.realism import copy_paste_candidate
+
+    bank = cp.LesionBank.from_dataset(bundled_sample(), max_items=4, seed=0)
+    synthesize = copy_paste_candidate(bank, harmonize=True)
+    images = torch.rand(3, 3, 48, 48)
+    masks = torch.from_numpy(np.stack([disk_mask(48, 48)] * 3)).float()[:, None]
+    out = synthesize(images, masks, 1)
+    assert out.shape == images.shape and 0 <= out.min() and out.max() <= 1
+    assert torch.equal(out, synthesize(images, masks, 1))
+
+
+# --- command line ------------------------------------------------------------------------------
+def test_cli_evaluate_help(capsys):
+    from gan_augment.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["evaluate", "--help"])
+    assert exc.value.code == 0 and "--baselines" in capsys.readouterr().out
+
+
+def test_cli_evaluate_end_to_end(tiny_pix2pix_dir, tmp_path, capsys):
+    from gan_augment.cli import main
+    from gan_augment.data import SAMPLE_ISIC2017
+
+    out = tmp_path / "report"
+    args = ["evaluate", str(tiny_pix2pix_dir), "--data", str(SAMPLE_ISIC2017), "--split", "validation",
+            "--size", "32", "--max-items", "3", "--device", "cpu", "--quiet", "--out", str(out)]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "| real vs real (reference) |" in printed and f"| {tiny_pix2pix_dir.name} |" in printed
+    assert {p.name for p in out.iterdir()} == {"realism.json", "realism.md", "grid.png"}
+    saved = json.loads((out / "realism.json").read_text())
+    assert saved["data"]["n_a"] == saved["data"]["n_b"] == 3 and saved["data"]["split"] == "validation"
+    with pytest.raises(SystemExit, match="held-out split itself"):
+        main([*args[:-2], "--baselines", "copy-paste", "--bank-split", "validation"])
+    with pytest.raises(SystemExit, match="nothing to evaluate"):
+        main(["evaluate", "none", "--data", str(SAMPLE_ISIC2017)])
+
+
+@pytest.mark.slow
+@needs_isic2017
+def test_copy_paste_on_isic2017_validation(tmp_path):
+    pytest.importorskip("gan_augment.copy_paste")
+    from gan_augment.copy_paste import LesionBank
+    from gan_augment.data import ISIC2017
+    from gan_augment.realism import copy_paste_candidate
+
+    bank = LesionBank.from_dataset(ISIC2017(ISIC2017_ROOT, "training"), max_items=100, seed=0)
+    result = evaluate(
+        {"copy-paste": copy_paste_candidate(bank, harmonize=True)}, ISIC2017(ISIC2017_ROOT, "validation"),
+        size=64, max_items=40, progress=False,
+    )
+    write_report(result, tmp_path)
+    ref, cand = result["reference"], result["candidates"]["copy-paste"]
+    assert abs(ref["whole"]["linear_c2st"]["mean"] - 0.5) < 0.2
+    assert cand["whole"]["kid"] >= 0 and cand["diversity"]["pixel_std_ratio"] > 0.5
