@@ -1,4 +1,4 @@
-"""``gan-augment``: list | pretrained | train | export | card | sample | push | demo."""
+"""``gan-augment``: list | pretrained | train | export | card | sample | evaluate | push | demo."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def cmd_pretrained(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from gan_augment.data import open_dataset
+    from gan_augment.data import concat_datasets, open_dataset
     from gan_augment.registry import get_spec
     from gan_augment.training import TrainConfig, fit, make_recipe, make_training_data, seed_everything
 
@@ -59,16 +59,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.diffaugment:
         options["diffaugment"] = args.diffaugment
     size = args.size or (spec.tiny_image_size if args.tiny else spec.default_image_size)
-    data = open_dataset(args.data, args.split)
+    if len(args.data) > 1 and args.split != "training":
+        raise SystemExit("several --data folders train on their 'training' splits only")
+    data = concat_datasets([open_dataset(path, args.split) for path in args.data])
     if spec.needs_mask and spec.task != "noise_to_image" and not data.has_masks:
-        raise SystemExit(f"{args.model} trains with lesion masks but {args.data} has none")
+        raise SystemExit(f"{args.model} trains with lesion masks but {', '.join(args.data)} has none")
     if args.classes:
         data = data.with_classes(args.classes.split(","))
     if args.limit:
         data = data.subset(range(min(args.limit, len(data))))
     if args.conditional:
         if not data.class_names:
-            raise SystemExit(f"--conditional needs class labels, but {args.data} has none")
+            raise SystemExit(f"--conditional needs class labels, but {', '.join(args.data)} has none (several --data sets with different classes carry no labels)")
         options.setdefault("num_classes", len(data.class_names))
     seed_everything(args.seed)
     recipe = make_recipe(args.model, size, options)
@@ -167,6 +169,60 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+BASELINES = ("copy-paste", "copy-paste-harmonized")
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import torch
+
+    from gan_augment.data import open_dataset
+    from gan_augment.devices import resolve_device
+    from gan_augment.hub import from_pretrained
+    from gan_augment.metrics import FeatureExtractor
+    from gan_augment.realism import copy_paste_candidate, evaluate, markdown_report, synthesizer_candidate, write_report
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    split = args.split or ("test" if (Path(args.data) / "HAM10000_metadata.csv").is_file() else "validation")
+    baselines = [b.strip() for b in args.baselines.split(",") if b.strip()]
+    unknown = sorted(set(baselines) - set(BASELINES))
+    if unknown:
+        raise SystemExit(f"unknown baselines {unknown}; choose from {', '.join(BASELINES)}")
+    models = [m for m in args.models if m != "none"]
+    if not models and not baselines:
+        raise SystemExit("nothing to evaluate: name a MODEL or --baselines")
+    heldout = open_dataset(args.data, split)
+    device = resolve_device(args.device)
+    candidates = {}
+    for model in models:
+        name = Path(model).name or model
+        candidates[name if name not in candidates else model] = synthesizer_candidate(from_pretrained(model, device=device))
+    if baselines:
+        bank_data = args.bank_data or args.data
+        if Path(bank_data).resolve() == Path(args.data).resolve() and args.bank_split == split:
+            raise SystemExit(f"the lesion bank would come from the held-out split itself ({split}): choose another --bank-split")
+        # lazy: the copy-paste module is needed only when a baseline is asked for
+        from gan_augment.copy_paste import LesionBank
+
+        bank = LesionBank.from_dataset(open_dataset(bank_data, args.bank_split), max_items=args.bank_items, seed=args.seed)
+        for b in baselines:
+            candidates[b] = copy_paste_candidate(bank, harmonize=b == "copy-paste-harmonized")
+    views = [v.strip() for v in args.views.split(",") if v.strip()]
+    result = evaluate(
+        candidates, heldout, size=args.size, max_items=args.max_items, seed=args.seed, views=views,
+        extractor=FeatureExtractor(device), progress=not args.quiet,
+    )
+    result["data"].update(path=str(args.data), split=split)
+    if baselines:
+        result["data"]["bank"] = {"path": str(bank_data), "split": args.bank_split, "max_items": args.bank_items}
+    result["command"] = "gan-augment " + " ".join(shlex.quote(a) for a in args.argv)
+    out = Path(args.out or f"reports/realism-{Path(args.data).resolve().name}-{split}")
+    paths = write_report(result, out)
+    print(markdown_report(result))
+    print(f"wrote {paths['markdown']}, {paths['json'].name}, {paths['grid'].name}")
+    return 0
+
+
 def cmd_push(args: argparse.Namespace) -> int:
     from gan_augment.hub import push_to_hub
 
@@ -191,7 +247,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a model with the shared loop")
     t.add_argument("model", help="architecture name (gan-augment list)")
-    t.add_argument("--data", required=True, help="data folder in an official layout (ISIC 2017/2018, HAM10000, PH2, images/+masks/)")
+    t.add_argument(
+        "--data", required=True, action="append",
+        help="data folder in an official layout (ISIC 2017/2018, HAM10000, PH2, images/+masks/); repeat to train on several",
+    )
     t.add_argument("--split", default="training")
     t.add_argument("--size", type=int, default=None, help="training image size (default: the model's)")
     t.add_argument("--out", default=None, help="run folder (checkpoint, samples, logs)")
@@ -249,6 +308,31 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="auto")
     s.add_argument("--out", default="samples.png")
     s.set_defaults(func=cmd_sample)
+
+    ev = sub.add_parser(
+        "evaluate",
+        help="realism report: candidates vs held-out real images (KID, C2ST, diversity), unpaired",
+        description="Unpaired realism report (gan_augment.realism): the held-out pairs are split into halves A "
+        "and B; each candidate synthesises on A's masks (and images) and is compared with B's real images, "
+        "next to real A vs real B. A split is held-out only for models not trained on it.",
+    )
+    ev.add_argument("models", nargs="+", metavar="MODEL", help="pretrained name or folder (gan-augment pretrained); 'none' for baselines only")
+    ev.add_argument("--data", required=True, help="held-out data in an official layout (with lesion masks)")
+    ev.add_argument("--split", default=None, choices=["validation", "test", "training"],
+                    help="held-out split (default: validation; test for HAM10000); training only for models not trained on it")
+    ev.add_argument("--size", type=int, default=128)
+    ev.add_argument("--max-items", type=int, default=300, help="items per half (A and B)")
+    ev.add_argument("--seed", type=int, default=0, help="split, synthesis and classifier seed")
+    ev.add_argument("--baselines", default="", help=f"comma-separated: {', '.join(BASELINES)}")
+    ev.add_argument("--bank-data", default=None, help="where the copy-paste lesions come from (default: --data)")
+    ev.add_argument("--bank-split", default="training")
+    ev.add_argument("--bank-items", type=int, default=500, help="lesions in the copy-paste bank")
+    ev.add_argument("--views", default="whole,crop", help="whole, crop or both")
+    ev.add_argument("--device", default="auto")
+    ev.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    ev.add_argument("--quiet", action="store_true", help="no progress bars")
+    ev.add_argument("--out", default=None, help="report folder (default: reports/realism-<data>-<split>)")
+    ev.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("push", help="upload a model folder to the Hugging Face hub")
     p.add_argument("folder")

@@ -15,6 +15,7 @@ exactly those of the challenge archives.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 import re
 from collections import defaultdict
@@ -392,6 +393,28 @@ def grouped_split(
     if empty:
         raise ValueError(f"split part(s) {empty} would be empty: too few lesions for fractions {tuple(fractions)}")
     return [dataset.subset(sorted(p)) for p in parts]
+
+
+def concat_datasets(datasets: Sequence[DermDataset]) -> DermDataset:
+    """One data set of several (e.g. ISIC 2017 + HAM10000 training parts). Labels are kept
+    only when every part has the same class names; the provenance names every part."""
+    if not datasets:
+        raise ValueError("concat_datasets needs at least one data set")
+    if len(datasets) == 1:
+        return datasets[0]
+    same_classes = all(d.class_names == datasets[0].class_names for d in datasets)
+    records = [
+        rec if same_classes else dataclasses.replace(rec, label=None) for d in datasets for rec in d.records
+    ]
+    merged = DermDataset(records, datasets[0].class_names if same_classes else None)
+    infos = [d.info for d in datasets if d.info is not None]
+    if infos:
+        merged.info = DatasetInfo(
+            name=" + ".join(i.name for i in infos),
+            license="; ".join(dict.fromkeys(i.license for i in infos)),
+            credit=" ".join(dict.fromkeys(i.credit for i in infos)),
+        )
+    return merged
 
 
 HAM10000_SPLITS = {"training": 0, "test": 1}

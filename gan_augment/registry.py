@@ -59,6 +59,14 @@ class ModelSpec:
     :class:`~gan_augment.train_data.GANTrainingView`."""
     config_for_size: Callable[[int], dict[str, Any]] | None = None
     """Generator options implied by the training image size (e.g. U-Net depth)."""
+    translator: Callable[..., Any] | None = None
+    """``translator(network, masks, images, *, image_size, seed) -> images``: the model's own
+    inference path when resizing the whole input to ``image_size`` does not fit (the
+    inpainting model works in the lesion box and pastes back); default
+    :func:`gan_augment.functional.translate`."""
+    reshapes: bool = False
+    """Translators: whether ``translate`` takes ``erase_masks=`` (the old lesion to paint over
+    while drawing a new one in ``masks``): the inpainting model's *reshape* use."""
     stochastic_dropout: bool = False
     """Keep dropout active at inference as the noise source (pix2pix, Isola et al. Sec. 3.1)."""
 

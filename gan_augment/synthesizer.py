@@ -131,7 +131,12 @@ class Synthesizer:
 
     # --- synthesis ------------------------------------------------------------------------------
     def translate(
-        self, images: Tensor | None = None, masks: Tensor | None = None, *, seed: int | None = None
+        self,
+        images: Tensor | None = None,
+        masks: Tensor | None = None,
+        *,
+        seed: int | None = None,
+        erase_masks: Tensor | None = None,
     ) -> Tensor:
         """Translate ``images`` (N3HW float in [0, 1]) and/or ``masks`` (N1HW or NHW in {0, 1}).
 
@@ -139,6 +144,9 @@ class Synthesizer:
         reads the image (its SLIC instance map); the residual U-Net adds / removes a lesion
         inside the mask of an image; CycleGAN maps images between domains. Inputs of any
         size; returns N3HW float in [0, 1] of the input's size, on the input's device.
+
+        ``erase_masks`` (models with ``spec.reshapes``, the inpainting model): the old lesions
+        to paint over while a new lesion is drawn in ``masks`` (reshape instead of re-texture).
         """
         if self.task == "noise_to_image":
             raise TypeError(f"{self.architecture} generates from noise: call sample(n, labels=..., seed=...)")
@@ -148,6 +156,15 @@ class Synthesizer:
             raise ValueError(f"{self.architecture} reads the image too: pass images=")
         masks = check_masks(masks) if masks is not None else None
         images = check_images(images, like=masks) if images is not None else None
+        if erase_masks is not None:
+            if not self.spec.reshapes:
+                raise TypeError(f"{self.architecture} cannot reshape lesions (erase_masks=); the inpainting model can")
+            erase_masks = check_masks(erase_masks)
+            if masks is None or erase_masks.shape != masks.shape:
+                raise ValueError(f"erase_masks {tuple(erase_masks.shape)} must have the shape of masks")
+        if self.spec.translator is not None:
+            extra = {"erase_masks": erase_masks} if erase_masks is not None else {}
+            return self.spec.translator(self.network, masks, images, image_size=self.image_size, seed=seed, **extra)
         return Fn.translate(
             self.network, masks, images, image_size=self.image_size, condition=self.spec.condition, seed=seed
         )

@@ -303,6 +303,7 @@ def fit(
         persistent_workers=config.num_workers > 0,
         # its own generator: creating the iterator must not consume the global RNG
         generator=torch.Generator().manual_seed(config.seed),
+        worker_init_fn=_ignore_stop_signals,
     )
     preview_batch = dataset.preview_batch(config.preview_size) if hasattr(dataset, "preview_batch") else None
 
@@ -371,6 +372,14 @@ def fit(
 
         export_run(out, out / "pretrained")
     return FitResult(out, step, total, train_seconds, finished, last)
+
+
+def _ignore_stop_signals(worker_id: int) -> None:
+    """Data workers leave Ctrl-C / SIGTERM to the main process: a scheduler or ``pkill`` that
+    signals the whole process group must not kill a worker mid-step (the main process would
+    die with it before it could checkpoint). Workers still exit when the loader shuts down."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _to_device(tensor: Tensor, device: torch.device) -> Tensor:

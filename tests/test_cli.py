@@ -13,7 +13,7 @@ from gan_augment.data import SAMPLE_ISIC2017
 def test_list_and_pretrained(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    for name in ("pix2pix", "dcgan", "progan", "pix2pixhd", "residual_unet", "cyclegan"):
+    for name in ("pix2pix", "dcgan", "progan", "pix2pixhd", "residual_unet", "cyclegan", "inpaint"):
         assert name in out
     assert main(["pretrained"]) == 0
     assert "mask2lesion-isic2017-128" in capsys.readouterr().out

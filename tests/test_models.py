@@ -25,7 +25,7 @@ PAPER_FILES = {name: importlib.import_module(get_spec(name).generator.__module__
 
 
 def test_all_seed_papers_are_registered():
-    assert set(list_models()) == {"pix2pix", "dcgan", "progan", "pix2pixhd", "residual_unet", "cyclegan"}
+    assert set(list_models()) == {"pix2pix", "dcgan", "progan", "pix2pixhd", "residual_unet", "cyclegan", "inpaint"}
 
 
 @pytest.mark.parametrize("name", list_models())

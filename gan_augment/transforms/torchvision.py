@@ -4,10 +4,14 @@ Handles ``tv_tensors.Image`` (or a plain CHW tensor, or a PIL image) with an opt
 ``tv_tensors.Mask``; the mask passes through unchanged and the image is replaced by a GAN
 sample conditioned on it. Randomness comes from torch's global generator, as for every
 torchvision v2 transform (``torch.manual_seed`` / DataLoader worker seeding reproduce it).
+
+``RandomLesionCopyPaste`` is the no-learning baseline: a real lesion from a
+:class:`~gan_augment.copy_paste.LesionBank` pasted into the mask.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import PIL.Image
@@ -16,6 +20,7 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
+from gan_augment.copy_paste import LesionBank, as_lesion_bank, check_paste_arguments, paste_from_bank
 from gan_augment.transforms._core import (
     EmptyMaskPolicy,
     GeneratorArg,
@@ -65,6 +70,55 @@ class RandomGANAugment(v2.Transform):
         check_image_array(tensor, "RandomGANAugment", channel_axis=0)
         mask = binary_mask(masks[0], "RandomGANAugment", tuple(tensor.shape[-2:])) if masks else None
         result = synthesize(self.lazy, to_float01(tensor), mask, seed=seed, owner="RandomGANAugment", on_empty_mask=self.on_empty_mask, label=self.label)
+        return {"image_id": id(image) if result is not None else None, "output": None if result is None else like_input(result, tensor)}
+
+    def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
+        if params["image_id"] is None or id(inpt) != params["image_id"]:
+            return inpt
+        out = params["output"]
+        if isinstance(inpt, PIL.Image.Image):
+            return TF.to_pil_image(out)
+        if isinstance(inpt, tv_tensors.Image):
+            return tv_tensors.wrap(out, like=inpt)
+        return out
+
+
+class RandomLesionCopyPaste(v2.Transform):
+    """Paste a real lesion drawn from ``bank`` into the lesion region with probability ``p``.
+
+    The no-learning baseline of :class:`RandomGANAugment` (see
+    :func:`gan_augment.copy_paste.lesion_copy_paste`): needs one image (``tv_tensors.Image``,
+    plain CHW tensor or PIL image; uint8 or float in [0, 1]) and one ``tv_tensors.Mask``
+    ((H, W) or (1, H, W), values {0, 1} or {0, 255}). The mask passes through unchanged and
+    the pasted lesion fills it; a sample whose mask has no lesion pixels passes unchanged.
+    Which lesion and which of its flips / rotations come from torch's global generator.
+    """
+
+    _transformed_types = (tv_tensors.Image, tv_tensors.Mask, PIL.Image.Image, torch.Tensor)
+
+    def __init__(self, bank: LesionBank | str | os.PathLike, p: float = 0.5, harmonize: bool = True, feather: float = 0.15) -> None:
+        super().__init__()
+        check_paste_arguments("RandomLesionCopyPaste", p, harmonize, feather)
+        self.bank = as_lesion_bank(bank, "RandomLesionCopyPaste")
+        self.p, self.harmonize, self.feather = p, harmonize, feather
+
+    def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
+        apply = torch.rand(()) < self.p
+        index = int(torch.randint(0, len(self.bank), ()))
+        seed = int(torch.randint(0, 2**31 - 1, ()))
+        if not apply:
+            return {"image_id": None}
+        masks = [x for x in flat_inputs if isinstance(x, tv_tensors.Mask)]
+        images = [x for x in flat_inputs if not isinstance(x, tv_tensors.Mask)]
+        if len(images) != 1 or len(masks) != 1:
+            raise ValueError(f"RandomLesionCopyPaste: expected one image and one mask, got {len(images)} images and {len(masks)} masks")
+        image = images[0]
+        tensor = TF.pil_to_tensor(image) if isinstance(image, PIL.Image.Image) else image.as_subclass(torch.Tensor)
+        check_image_array(tensor, "RandomLesionCopyPaste", channel_axis=0)
+        mask = binary_mask(masks[0], "RandomLesionCopyPaste", tuple(tensor.shape[-2:]))
+        result = paste_from_bank(
+            self.bank, to_float01(tensor), mask, index=index, seed=seed, harmonize=self.harmonize, feather=self.feather
+        )
         return {"image_id": id(image) if result is not None else None, "output": None if result is None else like_input(result, tensor)}
 
     def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
