@@ -22,11 +22,18 @@ def _hours(seconds: float) -> str:
     return f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
 
 
-def _usage(name: str, task: str) -> str:
+def _usage(name: str, task: str, needs_image: bool = False, reshapes: bool = False) -> str:
     if task == "noise_to_image":
         call = "images = g.sample(8, seed=0)               # 8x3xHxW float in [0, 1]"
+    elif needs_image:
+        call = "images = g.translate(images=images, masks=masks, seed=0)   # Nx3xHxW in [0, 1] + Nx1xHxW in {0, 1}"
     else:
         call = "images = g.translate(masks=masks, seed=0)   # masks: Nx1xHxW in {0, 1} -> Nx3xHxW in [0, 1]"
+    if reshapes:
+        call += (
+            "\n# reshape: a new lesion shape, the old lesion painted over (GANAugment(g, mode='reshape') returns the new mask)"
+            "\nimages = g.translate(images=images, masks=new_masks, erase_masks=masks, seed=0)"
+        )
     return f"""```python
 import gan_augment as ga
 import albumentations as A
@@ -79,7 +86,7 @@ def render_card(name: str, config: dict[str, Any]) -> str:
         "",
         "## Use",
         "",
-        _usage(name, spec.task),
+        _usage(name, spec.task, spec.needs_image, spec.reshapes),
         "",
         "## Architecture",
         "",

@@ -169,7 +169,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
-BASELINES = ("copy-paste", "copy-paste-harmonized")
+BASELINES = ("copy-paste", "copy-paste-harmonized", "identity")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -179,7 +179,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from gan_augment.devices import resolve_device
     from gan_augment.hub import from_pretrained
     from gan_augment.metrics import FeatureExtractor
-    from gan_augment.realism import copy_paste_candidate, evaluate, markdown_report, synthesizer_candidate, write_report
+    from gan_augment.realism import (
+        copy_paste_candidate,
+        evaluate,
+        identity_candidate,
+        markdown_report,
+        synthesizer_candidate,
+        write_report,
+    )
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -197,15 +204,23 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     for model in models:
         name = Path(model).name or model
         candidates[name if name not in candidates else model] = synthesizer_candidate(from_pretrained(model, device=device))
-    if baselines:
+    if "identity" in baselines:
+        candidates["identity"] = identity_candidate()
+    pasting = [b for b in baselines if b.startswith("copy-paste")]
+    if pasting:
         bank_data = args.bank_data or args.data
-        if Path(bank_data).resolve() == Path(args.data).resolve() and args.bank_split == split:
-            raise SystemExit(f"the lesion bank would come from the held-out split itself ({split}): choose another --bank-split")
+        bank_set = open_dataset(bank_data, args.bank_split)
+        shared = {r.image.resolve() for r in bank_set.records} & {r.image.resolve() for r in heldout.records}
+        if shared:
+            raise SystemExit(
+                f"the lesion bank ({bank_data}, split {args.bank_split}) shares {len(shared)} images with the held-out set: "
+                "choose another --bank-data / --bank-split"
+            )
         # lazy: the copy-paste module is needed only when a baseline is asked for
         from gan_augment.copy_paste import LesionBank
 
-        bank = LesionBank.from_dataset(open_dataset(bank_data, args.bank_split), max_items=args.bank_items, seed=args.seed)
-        for b in baselines:
+        bank = LesionBank.from_dataset(bank_set, max_items=args.bank_items, seed=args.seed)
+        for b in pasting:
             candidates[b] = copy_paste_candidate(bank, harmonize=b == "copy-paste-harmonized")
     views = [v.strip() for v in args.views.split(",") if v.strip()]
     result = evaluate(
@@ -213,10 +228,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         extractor=FeatureExtractor(device), progress=not args.quiet,
     )
     result["data"].update(path=str(args.data), split=split)
-    if baselines:
+    if pasting:
         result["data"]["bank"] = {"path": str(bank_data), "split": args.bank_split, "max_items": args.bank_items}
     result["command"] = "gan-augment " + " ".join(shlex.quote(a) for a in args.argv)
     out = Path(args.out or f"reports/realism-{Path(args.data).resolve().name}-{split}")
+    if args.add_to:
+        import json
+
+        from gan_augment.realism_report import merge_results
+
+        base = json.loads((Path(args.add_to) / "realism.json").read_text())
+        result = merge_results(base, result)
     paths = write_report(result, out)
     print(markdown_report(result))
     print(f"wrote {paths['markdown']}, {paths['json'].name}, {paths['grid'].name}")
@@ -332,6 +354,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     ev.add_argument("--quiet", action="store_true", help="no progress bars")
     ev.add_argument("--out", default=None, help="report folder (default: reports/realism-<data>-<split>)")
+    ev.add_argument(
+        "--add-to", default=None, metavar="REPORT_DIR",
+        help="add these rows to an earlier report of the same protocol (same data, split, seed, size): e.g. baselines once, models later",
+    )
     ev.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("push", help="upload a model folder to the Hugging Face hub")

@@ -92,6 +92,16 @@ def synthesizer_candidate(synth: Synthesizer) -> Synthesize:
     return synthesize
 
 
+def identity_candidate() -> Synthesize:
+    """The do-nothing editor: returns real A unchanged. A background-preserving model must
+    change the lesion (see ``change_inside_mask``) and still score near this row."""
+
+    def synthesize(images: Tensor, masks: Tensor, seed: int) -> Tensor:
+        return images.clone()
+
+    return synthesize
+
+
 def copy_paste_candidate(bank: Any, harmonize: bool = True) -> Synthesize:
     """Lesion copy-paste as a baseline: each target pair of A gets a lesion drawn (seeded) from
     ``bank`` (a :class:`gan_augment.copy_paste.LesionBank`, built from a *training* split)."""
@@ -274,6 +284,11 @@ def evaluate(
         div["within_mask_ratio"] = _ratio(div["within_mask_distance"], reference["diversity"]["between_image_distance"])
         div["pixel_std_ratio"] = _ratio(div["pixel_std"], reference["diversity"]["pixel_std"])
         entry["diversity"] = div
+        # How much the candidate changed its own input inside the lesion mask (mean absolute
+        # difference, [0, 1] scale): an editor that returns its input unchanged would score
+        # like real A vs real B, so the report shows this next to the C2STs.
+        inside = masks_a.expand_as(images_a).bool()
+        entry["change_inside_mask"] = float((synthetic - images_a).abs()[inside].mean()) if inside.any() else None
         entry["seconds"] = time.perf_counter() - t0
         results[name] = entry
         grid_columns.append(_grid_column(synthetic, masks_a, size))

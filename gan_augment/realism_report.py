@@ -55,6 +55,7 @@ def markdown_report(result: dict[str, Any]) -> str:
         "|---|---|---|---|---|",
         f"| {REFERENCE} | {rd['between_image_distance']:.3f} (between different real images) | 1.00x | {rd['pixel_std']:.3f} | 1.00x |",
     ]
+    changes = {n: e.get("change_inside_mask") for n, e in result["candidates"].items() if e.get("change_inside_mask") is not None}
     for name, entry in result["candidates"].items():
         dv = entry["diversity"]
         lines.append(
@@ -72,6 +73,13 @@ def markdown_report(result: dict[str, Any]) -> str:
         (f"- Diversity ({s['diversity']}): within-mask = mean pairwise cosine distance of Lite0 features among "
         "the outputs for one mask, averaged over masks (0 = the same image for every seed); pixel std = mean "
         "over pixels of the per-pixel std across the outputs for different masks (low = the same artifact everywhere)."),
+        *([
+            "- Change inside the lesion mask (mean absolute difference to the candidate's own input, [0, 1] scale; "
+            "a do-nothing editor scores 0 and real-vs-real C2STs): "
+            + ", ".join(f"{n} {v:.3f}" for n, v in changes.items())
+        ] if changes else []),
+        "- Diversity caveat: models that keep the background (copy-paste, inpainting) share everything outside the "
+        "mask across seeds, so their within-mask distance and pixel std are not comparable with whole-image generators'.",
         f"- Wall time: {result['seconds']:.0f} s.",
     ]
     return "\n".join(lines) + "\n"
@@ -91,5 +99,76 @@ def write_report(result: dict[str, Any], out_dir: str | os.PathLike) -> dict[str
         "each candidate's output was made for the mask A in its row.\n\n![samples](grid.png)\n"
     )
     paths["markdown"].write_text(markdown_report(result) + caption)
-    paths["grid"].write_bytes(base64.b64decode(result["grid_png"]))
+    paths["grid"].write_bytes(base64.b64decode(result["grid_png"]))  # a merged report shows the newest run's grid
     return paths
+
+
+def merge_results(base: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``other``'s candidates added: two runs of the same protocol (same held-out
+    items in A and B, same size, seed and views), e.g. baselines measured once and a model later.
+    Refuses results whose split or settings differ, so no row is compared on other data."""
+    for key in ("ids_a", "ids_b", "split_seed", "name"):
+        if base["data"].get(key) != other["data"].get(key):
+            raise ValueError(f"cannot merge realism results: data {key!r} differs")
+    for key in ("size", "seed", "views", "max_items"):
+        if base["settings"].get(key) != other["settings"].get(key):
+            raise ValueError(f"cannot merge realism results: setting {key!r} differs")
+    clash = set(base["candidates"]) & set(other["candidates"])
+    if clash:
+        raise ValueError(f"cannot merge realism results: both hold {sorted(clash)}")
+    for view in base["settings"]["views"]:
+        a, b = base["reference"][view]["kid"], other["reference"][view]["kid"]
+        if abs(a - b) > 1e-6:
+            raise ValueError(f"cannot merge realism results: the real-vs-real KID of the {view} view differs ({a} vs {b})")
+    merged = {**base, "candidates": {**base["candidates"], **other["candidates"]}}
+    merged["grid_png"] = other["grid_png"]  # the newest run's samples (the base's grid is on disk only)
+    merged["grid_titles"] = other.get("grid_titles", [])
+    merged["seconds"] = base.get("seconds", 0.0) + other.get("seconds", 0.0)
+    merged["command"] = "; ".join(c for c in (base.get("command"), other.get("command")) if c)
+    return merged
+
+
+def card_evaluation(results: list[dict[str, Any]], candidate: str, *, baselines: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The ``evaluation`` block of a model card (:func:`gan_augment.cards.render_card`): for
+    each result (one held-out set), the candidate's KID excess and both C2STs per view, next
+    to the real-vs-real reference and the named baselines measured on the same split."""
+    rows = []
+    for result in results:
+        d = result["data"]
+        where = f"{d['name']} {d.get('split', '')}".strip() + f" ({d['n_a']} + {d['n_b']})"
+        for view in result["settings"]["views"]:
+            ref = result["reference"][view]
+            entries = [(candidate, result["candidates"][candidate][view])]
+            entries += [(b, result["candidates"][b][view]) for b in baselines if b in result["candidates"]]
+            for name, row in entries:
+                rows.append({
+                    "name": f"{where}, {view}: {name}",
+                    "value": (
+                        f"KID excess {row['kid_excess']:+.4f} (reference KID {ref['kid']:.4f}); "
+                        f"linear C2ST {_pm(row['linear_c2st'])} (reference {_pm(ref['linear_c2st'])}); "
+                        f"CNN C2ST {_pm(row['cnn_c2st'])} (reference {_pm(ref['cnn_c2st'])})"
+                    ),
+                })
+        dv = result["candidates"][candidate].get("diversity")
+        if dv:
+            rows.append({
+                "name": f"{where}, diversity: {candidate}",
+                "value": (
+                    f"within-mask feature distance {dv['within_mask_distance']:.3f} ({_ratio(dv['within_mask_ratio'])} of "
+                    f"the distance between different real images); pixel std across images {_ratio(dv['pixel_std_ratio'])} of real"
+                ),
+            })
+    first = results[0]["settings"]
+    return {
+        "description": (
+            "Realism report (`gan-augment evaluate`, module `gan_augment.realism`): unpaired held-out halves A/B "
+            f"(the model synthesises on A's image+mask pairs and is compared with B's real images), {first['size']} px, "
+            "whole images and lesion crops (lesion box + 25 % margin). KID on EfficientNet-Lite0 features (never used "
+            "in training; the discriminator used Lite1) as excess over the real-vs-real KID; C2ST = held-out accuracy "
+            "of a classifier telling synthetic from real (0.5 = indistinguishable): linear probe on Lite0 features and a "
+            "small CNN from scratch on pixels, 5-fold CV."
+        ),
+        "rows": rows,
+        "metric_names": ["kid", "accuracy"],
+        "command": "; ".join(r.get("command", "") for r in results if r.get("command")),
+    }

@@ -172,3 +172,11 @@ def test_reshape_needs_a_model_that_can_erase():
         GANAugment(tiny_synthesizer("inpaint"), mode="bogus")
     with pytest.raises(TypeError, match="cannot reshape"):
         tiny_synthesizer("pix2pix").translate(masks=torch.ones(1, 1, 32, 32), erase_masks=torch.ones(1, 1, 32, 32))
+
+
+def test_an_odd_batch_trains():
+    spec = get_spec("inpaint")
+    recipe = make_recipe("inpaint", spec.tiny_image_size, {**spec.tiny_generator_config, **spec.tiny_hparams, "diffaugment": "color,translation,cutout"})
+    batch = {"image": torch.rand(5, 3, 32, 32) * 2 - 1, "mask": torch.from_numpy(disk_mask(32, 32)).float().expand(5, 1, 32, 32).clone()}
+    losses = recipe.train_step(batch)
+    assert all(torch.isfinite(v) for v in losses.values()) and "G_ms" in losses

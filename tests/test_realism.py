@@ -198,7 +198,7 @@ def test_cli_evaluate_end_to_end(tiny_pix2pix_dir, tmp_path, capsys):
     assert {p.name for p in out.iterdir()} == {"realism.json", "realism.md", "grid.png"}
     saved = json.loads((out / "realism.json").read_text())
     assert saved["data"]["n_a"] == saved["data"]["n_b"] == 3 and saved["data"]["split"] == "validation"
-    with pytest.raises(SystemExit, match="held-out split itself"):
+    with pytest.raises(SystemExit, match="shares .* images with the held-out set"):
         main([*args[:-2], "--baselines", "copy-paste", "--bank-split", "validation"])
     with pytest.raises(SystemExit, match="nothing to evaluate"):
         main(["evaluate", "none", "--data", str(SAMPLE_ISIC2017)])
@@ -221,3 +221,44 @@ def test_copy_paste_on_isic2017_validation(tmp_path):
     ref, cand = result["reference"], result["candidates"]["copy-paste"]
     assert abs(ref["whole"]["linear_c2st"]["mean"] - 0.5) < 0.2
     assert cand["whole"]["kid"] >= 0 and cand["diversity"]["pixel_std_ratio"] > 0.5
+
+
+def test_merge_results_adds_rows_of_the_same_protocol_only():
+    from gan_augment.realism_report import card_evaluation, merge_results
+
+    def result(name, ids_b=("b1", "b2")):
+        view = {"kid": 0.1, "kid_std": 0.01, "kid_excess": 0.09, "kid_ratio": 10.0,
+                "linear_c2st": {"mean": 0.9, "std": 0.05}, "cnn_c2st": {"mean": 0.8, "std": 0.05}}
+        return {
+            "settings": {"size": 32, "seed": 0, "views": ["whole"], "max_items": 2},
+            "data": {"ids_a": ["a1", "a2"], "ids_b": list(ids_b), "split_seed": 0, "name": "X", "n_a": 2, "n_b": 2},
+            "reference": {"whole": {**view, "kid": 0.0}},
+            "candidates": {name: {"whole": view}},
+            "seconds": 1.0,
+            "command": f"gan-augment evaluate {name}",
+            "grid_png": "",
+        }
+
+    merged = merge_results(result("copy-paste"), result("model"))
+    assert set(merged["candidates"]) == {"copy-paste", "model"} and merged["seconds"] == 2.0
+    with pytest.raises(ValueError, match="ids_b"):
+        merge_results(result("copy-paste"), result("model", ids_b=("b3", "b4")))
+    with pytest.raises(ValueError, match="both hold"):
+        merge_results(result("model"), result("model"))
+    card = card_evaluation([merged], "model", baselines=("copy-paste",))
+    assert len(card["rows"]) == 2 and "linear C2ST 0.90" in card["rows"][0]["value"]
+
+
+def test_identity_editor_is_reported_with_zero_change_and_the_bank_may_not_hold_heldout_images(tmp_path, capsys):
+    from gan_augment.cli import main
+    from gan_augment.data import SAMPLE_ISIC2017
+
+    out = tmp_path / "report"
+    assert main(["evaluate", "none", "--data", str(SAMPLE_ISIC2017), "--split", "validation", "--baselines", "identity",
+                 "--max-items", "3", "--views", "crop", "--quiet", "--threads", "1", "--out", str(out)]) == 0
+    result = json.loads((out / "realism.json").read_text())
+    assert result["candidates"]["identity"]["change_inside_mask"] == 0.0
+    assert "Change inside the lesion mask" in (out / "realism.md").read_text()
+    with pytest.raises(SystemExit, match="shares"):
+        main(["evaluate", "none", "--data", str(SAMPLE_ISIC2017), "--split", "validation", "--baselines", "copy-paste",
+              "--bank-data", str(SAMPLE_ISIC2017), "--bank-split", "validation", "--max-items", "3", "--quiet"])
