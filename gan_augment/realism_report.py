@@ -78,8 +78,10 @@ def markdown_report(result: dict[str, Any]) -> str:
             "a do-nothing editor scores 0 and real-vs-real C2STs): "
             + ", ".join(f"{n} {v:.3f}" for n, v in changes.items())
         ] if changes else []),
-        "- Diversity caveat: models that keep the background (copy-paste, inpainting) share everything outside the "
-        "mask across seeds, so their within-mask distance and pixel std are not comparable with whole-image generators'.",
+        (
+            "- Diversity caveat: models that keep the background (copy-paste, inpainting) share everything outside the "
+            "mask across seeds, so their within-mask distance and pixel std are not comparable with whole-image generators'."
+        ),
         f"- Wall time: {result['seconds']:.0f} s.",
     ]
     return "\n".join(lines) + "\n"
