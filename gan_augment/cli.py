@@ -135,8 +135,26 @@ def cmd_card(args: argparse.Namespace) -> int:
     notes = [Path(args.notes).read_text().strip()] if args.notes else None
     if notes:
         notes = [line.strip("- ").strip() for line in notes[0].splitlines() if line.strip()]
+    evaluation = args.evaluation
+    if args.realism:
+        if evaluation:
+            raise SystemExit("give --evaluation or --realism, not both")
+        import json
+
+        from gan_augment.realism_report import card_evaluation
+
+        results = [json.loads((Path(r) / "realism.json").read_text()) for r in args.realism]
+        candidate = args.candidate or Path(args.folder).resolve().name
+        missing = [r for r, res in zip(args.realism, results) if candidate not in res["candidates"]]
+        if missing:
+            raise SystemExit(f"{candidate!r} is not a row of {missing}: pass --candidate NAME")
+        block = card_evaluation(results, candidate, baselines=tuple(args.baselines.split(",")) if args.baselines else ())
+        import tempfile
+
+        evaluation = Path(tempfile.mkdtemp()) / "evaluation.json"  # update_card copies it into config.json
+        evaluation.write_text(json.dumps(block, indent=2) + "\n")
     folder = update_card(
-        args.folder, evaluation=args.evaluation, samples_image=args.samples, samples_caption=args.samples_caption, notes=notes
+        args.folder, evaluation=evaluation, samples_image=args.samples, samples_caption=args.samples_caption, notes=notes
     )
     print(f"re-rendered {folder / 'README.md'}")
     return 0
@@ -319,6 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--samples", default=None)
     c.add_argument("--samples-caption", default=None)
     c.add_argument("--notes", default=None, help="text file, one note per line")
+    c.add_argument("--realism", nargs="+", default=None, metavar="REPORT_DIR", help="realism reports (gan-augment evaluate) to put on the card")
+    c.add_argument("--candidate", default=None, help="the model's row in the realism reports (default: the folder name)")
+    c.add_argument("--baselines", default="copy-paste-harmonized,identity", help="rows shown next to the model's")
     c.set_defaults(func=cmd_card)
 
     s = sub.add_parser("sample", help="synthesise a grid of images")

@@ -262,3 +262,22 @@ def test_identity_editor_is_reported_with_zero_change_and_the_bank_may_not_hold_
     with pytest.raises(SystemExit, match="shares"):
         main(["evaluate", "none", "--data", str(SAMPLE_ISIC2017), "--split", "validation", "--baselines", "copy-paste",
               "--bank-data", str(SAMPLE_ISIC2017), "--bank-split", "validation", "--max-items", "3", "--quiet"])
+
+
+def test_card_shows_the_realism_rows_of_the_model_and_its_baselines(tiny_pix2pix_dir, tmp_path):
+    import shutil
+
+    from gan_augment.cli import main
+    from gan_augment.data import SAMPLE_ISIC2017
+
+    model = tmp_path / "my-model"
+    shutil.copytree(tiny_pix2pix_dir, model)
+    report = tmp_path / "report"
+    assert main(["evaluate", str(model), "--data", str(SAMPLE_ISIC2017), "--split", "validation", "--baselines", "identity",
+                 "--size", "32", "--max-items", "3", "--views", "crop", "--quiet", "--threads", "1", "--out", str(report)]) == 0
+    assert main(["card", str(model), "--realism", str(report)]) == 0
+    card = (model / "README.md").read_text()
+    assert "crop: my-model" in card and "crop: identity" in card and "linear C2ST" in card
+    assert not (model / "evaluation.json").exists()
+    with pytest.raises(SystemExit, match="not a row"):
+        main(["card", str(model), "--realism", str(report), "--candidate", "other"])
