@@ -180,3 +180,32 @@ def test_an_odd_batch_trains():
     batch = {"image": torch.rand(5, 3, 32, 32) * 2 - 1, "mask": torch.from_numpy(disk_mask(32, 32)).float().expand(5, 1, 32, 32).clone()}
     losses = recipe.train_step(batch)
     assert all(torch.isfinite(v) for v in losses.values()) and "G_ms" in losses
+
+
+def test_reshape_mode_in_monai_and_torchvision_returns_the_new_mask(inpainter):
+    from torchvision import tv_tensors
+    from torchvision.transforms import v2
+
+    from gan_augment.transforms.monai import RandGANAugmentd
+    from gan_augment.transforms.torchvision import RandomGANAugment
+
+    item = bundled_sample()[1]
+    image = torch.from_numpy(item["image"]).permute(2, 0, 1).contiguous()
+    mask = torch.from_numpy(item["mask"])[None]
+    t = RandGANAugmentd(keys=("image", "label"), generator=inpainter, prob=1.0, mode="reshape", reshape_strength=0.3)
+    t.set_random_state(0)
+    out = t({"image": image.numpy(), "label": mask.numpy()})
+    assert out["label"].shape == (1, *item["mask"].shape) and out["label"].dtype == np.uint8
+    assert not np.array_equal(out["label"], mask.numpy()) and set(np.unique(out["label"])) <= {0, 1}
+    with pytest.raises(ValueError, match="mask_key"):
+        RandGANAugmentd(keys=("image",), generator=inpainter, mode="reshape")
+
+    torch.manual_seed(0)
+    img, new = v2.Compose([RandomGANAugment(inpainter, p=1.0, mode="reshape", reshape_strength=0.3)])(
+        tv_tensors.Image(image), tv_tensors.Mask(mask * 255)
+    )
+    assert isinstance(new, tv_tensors.Mask) and new.dtype == torch.uint8 and set(new.unique().tolist()) <= {0, 255}
+    assert not torch.equal(new, mask * 255) and img.shape == image.shape
+    union = torch.maximum(mask, new // 255).float()[None]
+    far = (dilate(union, 40)[0, 0] == 0).expand_as(img)
+    assert torch.equal(img[far], image[far])

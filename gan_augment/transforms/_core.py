@@ -170,6 +170,26 @@ def reshaped_mask(mask: Tensor, seed: int, strength: float = 0.15) -> Tensor:
     return out
 
 
+def mode_condition(mode: str, mask: Tensor | None, seed: int, strength: float) -> tuple[Tensor | None, Tensor | None]:
+    """``(condition, erase)`` for a mode: re-texture keeps the mask (no erase mask); reshape
+    draws a new mask from the old one, which becomes the erase mask."""
+    if mode != "reshape" or mask is None or not bool(mask.any()):
+        return mask, None
+    return reshaped_mask(mask, seed, strength), mask
+
+
+def new_mask_like(new: Tensor, original: Any) -> Any:
+    """The reshaped HW mask in the original mask's type, dtype, scale ({0, 1} / {0, 255}) and shape."""
+    as_array = np.asarray(original) if isinstance(original, np.ndarray) else original.as_subclass(Tensor)
+    scale = 255 if float(as_array.max()) > 1 else 1
+    values = new.reshape(tuple(original.shape)) * scale
+    if isinstance(original, np.ndarray):
+        return values.cpu().numpy().astype(original.dtype)
+    out = original.clone()
+    out.as_subclass(Tensor)[...] = values.to(original.dtype).to(out.device)
+    return out
+
+
 def check_mode(owner: str, mode: str, lazy: LazySynthesizer) -> None:
     if mode not in MODES:
         raise ValueError(f"{owner}: mode must be one of {MODES}, got {mode!r}")

@@ -24,7 +24,8 @@ from gan_augment.transforms._core import (
     binary_mask,
     check_image_array,
     check_mode,
-    reshaped_mask,
+    mode_condition,
+    new_mask_like,
     synthesize,
 )
 
@@ -86,9 +87,7 @@ class GANAugment(A.DualTransform):
         mask = data.get("mask")
         condition = None if mask is None else binary_mask(mask, "GANAugment", image.shape[:2])
         seed = int(self.random_generator.integers(0, 2**31 - 1))
-        erase = None
-        if self.mode == "reshape" and condition is not None and bool(condition.any()):
-            erase, condition = condition, reshaped_mask(condition, seed, self.reshape_strength)
+        condition, erase = mode_condition(self.mode, condition, seed, self.reshape_strength)
         return {"condition": condition, "seed": seed, "erase": erase}
 
     def apply(
@@ -111,9 +110,7 @@ class GANAugment(A.DualTransform):
         dtype and scale ({0, 1} or {0, 255}) and layout."""
         if erase is None or condition is None:
             return mask
-        scale = 255 if mask.max() > 1 else 1
-        new = condition.cpu().numpy().astype(mask.dtype) * scale
-        return new.reshape(mask.shape)
+        return new_mask_like(condition, mask)
 
     def get_transform_init_args(self) -> dict[str, Any]:
         return {

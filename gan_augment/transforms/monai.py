@@ -25,9 +25,13 @@ from gan_augment.transforms._core import (
     EmptyMaskPolicy,
     GeneratorArg,
     LazySynthesizer,
+    Mode,
     binary_mask,
     check_arguments,
     check_image_array,
+    check_mode,
+    mode_condition,
+    new_mask_like,
     synthesize,
 )
 
@@ -70,8 +74,9 @@ class RandGANAugment(RandomizableTransform):
             return img
         return self.apply(img, mask, self._seed)
 
-    def apply(self, img: Any, mask: Any, seed: int) -> Any:
-        """The synthesis itself, for a given seed (no randomness drawn)."""
+    def apply(self, img: Any, mask: Any, seed: int, erase: torch.Tensor | None = None) -> Any:
+        """The synthesis itself, for a given seed (no randomness drawn); ``erase``: the old
+        lesion to paint over (reshape mode of :class:`RandGANAugmentd`)."""
         check_image_array(img, "RandGANAugment", channel_axis=0, check_range=False)
         tensor = torch.as_tensor(np.asarray(img) if isinstance(img, np.ndarray) else img.as_subclass(torch.Tensor))
         low, high = (0.0, 255.0) if tensor.dtype == torch.uint8 else self.value_range
@@ -82,7 +87,10 @@ class RandGANAugment(RandomizableTransform):
                 f"found [{float(tensor.min()):.3g}, {float(tensor.max()):.3g}]"
             )
         condition = None if mask is None else binary_mask(mask, "RandGANAugment", tuple(tensor.shape[-2:]))
-        result = synthesize(self.lazy, image01, condition, seed=seed, owner="RandGANAugment", on_empty_mask=self.on_empty_mask, label=self.label)
+        result = synthesize(
+            self.lazy, image01, condition, seed=seed, owner="RandGANAugment", on_empty_mask=self.on_empty_mask, label=self.label,
+            erase_mask=erase,
+        )
         if result is None:
             return img
         values = result * (high - low) + low
@@ -109,12 +117,18 @@ class RandGANAugmentd(RandomizableTransform, MapTransform):
         device: str = "auto",
         label: int | None = None,
         allow_missing_keys: bool = False,
+        mode: Mode = "retexture",
+        reshape_strength: float = 0.15,
     ) -> None:
         MapTransform.__init__(self, keys, allow_missing_keys)
         RandomizableTransform.__init__(self, prob)
         if not 1 <= len(self.keys) <= 2:
             raise ValueError(f"keys must be (image_key,) or (image_key, mask_key), got {self.keys}")
         self.array = RandGANAugment(generator, 1.0, on_empty_mask, value_range, device, label)
+        check_mode("RandGANAugmentd", mode, self.array.lazy)
+        if mode == "reshape" and len(self.keys) < 2:
+            raise ValueError("RandGANAugmentd: mode='reshape' returns a new mask: give keys=(image_key, mask_key)")
+        self.mode, self.reshape_strength = mode, reshape_strength
 
     def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None) -> RandGANAugmentd:
         super().set_random_state(seed, state)
@@ -134,6 +148,14 @@ class RandGANAugmentd(RandomizableTransform, MapTransform):
                 return d
             raise KeyError(f"RandGANAugmentd: key {image_key!r} not in the data")
         mask = d.get(mask_key) if mask_key is not None else None
+        if self.mode == "reshape" and mask is not None:
+            image = d[image_key]
+            condition = binary_mask(mask, "RandGANAugmentd", tuple(image.shape[-2:]))
+            new, erase = mode_condition(self.mode, condition, seed, self.reshape_strength)
+            if erase is not None:
+                d[image_key] = self.array.apply(image, new, seed, erase=erase)
+                d[mask_key] = new_mask_like(new, mask)
+                return d
         d[image_key] = self.array.apply(d[image_key], mask, seed)
         return d
 

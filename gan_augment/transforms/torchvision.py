@@ -25,10 +25,14 @@ from gan_augment.transforms._core import (
     EmptyMaskPolicy,
     GeneratorArg,
     LazySynthesizer,
+    Mode,
     binary_mask,
     check_arguments,
     check_image_array,
+    check_mode,
     like_input,
+    mode_condition,
+    new_mask_like,
     synthesize,
     to_float01,
 )
@@ -50,11 +54,15 @@ class RandomGANAugment(v2.Transform):
         on_empty_mask: EmptyMaskPolicy = "raise",
         device: str = "auto",
         label: int | None = None,
+        mode: Mode = "retexture",
+        reshape_strength: float = 0.15,
     ) -> None:
         super().__init__()
         check_arguments("RandomGANAugment", p, on_empty_mask)
         self.lazy = LazySynthesizer(generator, device)
+        check_mode("RandomGANAugment", mode, self.lazy)
         self.p, self.on_empty_mask, self.label = p, on_empty_mask, label
+        self.mode, self.reshape_strength = mode, reshape_strength
 
     def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
         apply = torch.rand(()) < self.p
@@ -69,10 +77,19 @@ class RandomGANAugment(v2.Transform):
         tensor = TF.pil_to_tensor(image) if isinstance(image, PIL.Image.Image) else image.as_subclass(torch.Tensor)
         check_image_array(tensor, "RandomGANAugment", channel_axis=0)
         mask = binary_mask(masks[0], "RandomGANAugment", tuple(tensor.shape[-2:])) if masks else None
-        result = synthesize(self.lazy, to_float01(tensor), mask, seed=seed, owner="RandomGANAugment", on_empty_mask=self.on_empty_mask, label=self.label)
-        return {"image_id": id(image) if result is not None else None, "output": None if result is None else like_input(result, tensor)}
+        mask, erase = mode_condition(self.mode, mask, seed, self.reshape_strength)
+        result = synthesize(
+            self.lazy, to_float01(tensor), mask, seed=seed, owner="RandomGANAugment", on_empty_mask=self.on_empty_mask, label=self.label,
+            erase_mask=erase,
+        )
+        params = {"image_id": id(image) if result is not None else None, "output": None if result is None else like_input(result, tensor)}
+        if erase is not None and result is not None:  # reshape: the new lesion's mask replaces the old one
+            params.update(mask_id=id(masks[0]), new_mask=new_mask_like(mask, masks[0]))
+        return params
 
     def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
+        if params.get("mask_id") is not None and id(inpt) == params["mask_id"]:
+            return params["new_mask"]
         if params["image_id"] is None or id(inpt) != params["image_id"]:
             return inpt
         out = params["output"]
