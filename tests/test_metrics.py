@@ -45,3 +45,24 @@ def test_efficientnet_features_offline():
     f = extractor(x)
     assert f.shape == (3, 1280) and torch.isfinite(f).all()
     assert torch.allclose(extractor(x), f)  # deterministic (eval mode)
+
+
+def test_upsampling_peaks_find_a_checkerboard_and_not_smooth_images():
+    from gan_augment.metrics import upsampling_peaks
+
+    gen = torch.Generator().manual_seed(0)
+    smooth = torch.nn.functional.avg_pool2d(torch.rand(32, 3, 64, 64, generator=gen), 5, 1, 2)
+    checker = smooth.clone()
+    checker[..., ::2, ::2] += 0.05
+    clean, artefact = upsampling_peaks(smooth), upsampling_peaks(checker.clamp(0, 1))
+    assert artefact["nyquist"] > clean["nyquist"] + 1.0 and artefact["peak"] > clean["peak"]
+
+
+def test_dcgan_resize_upsampling_has_no_transposed_convolutions():
+    from gan_augment.registry import create
+
+    g = create("dcgan", ngf=4, image_size=32, upsample="resize")
+    assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in g.body.modules())
+    assert g(torch.randn(2, 100)).shape == (2, 3, 32, 32)
+    with pytest.raises(ValueError, match="upsample"):
+        create("dcgan", upsample="bilinear-ish")
