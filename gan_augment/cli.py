@@ -1,4 +1,4 @@
-"""``gan-augment``: list | pretrained | train | export | card | sample | evaluate | push | demo."""
+"""``gan-augment``: list | pretrained | train | export | snapshot | card | sample | evaluate | push | demo."""
 
 from __future__ import annotations
 
@@ -74,6 +74,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         options.setdefault("num_classes", len(data.class_names))
     seed_everything(args.seed)
     recipe = make_recipe(args.model, size, options)
+    warm = None
+    if args.warm_start:
+        if args.resume:
+            raise SystemExit("--warm-start starts a new run from a snapshot's weights; --resume continues a run: pick one")
+        from gan_augment.snapshot import warm_start
+
+        warm = warm_start(recipe, args.warm_start)
+        print(f"warm start from {args.warm_start}: step {warm['step']}, {warm['train_seconds'] / 60:.1f} min of earlier training")
     view = make_training_data(args.model, data, size, args.seed, args.jitter)
     if not args.no_preload:
         view.preload()
@@ -103,6 +111,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         },
         "class_names": list(data.class_names) if data.class_names else None,
     }
+    if warm is not None:
+        extra["warm_start"] = warm
     command = args.record_command or "gan-augment " + " ".join(shlex.quote(a) for a in args.argv)
     result = fit(recipe, view, config, command=command, extra_meta=extra)
     state = "finished" if result.finished else "stopped (resume with --resume)"
@@ -126,6 +136,14 @@ def cmd_export(args: argparse.Namespace) -> int:
         network=args.network,
     )
     print(f"wrote {dest} (config.json, model.safetensors, README.md)")
+    return 0
+
+
+def cmd_snapshot(args: argparse.Namespace) -> int:
+    from gan_augment.snapshot import snapshot_size_mb, write_snapshot
+
+    path = write_snapshot(args.run, args.to)
+    print(f"wrote {path} ({snapshot_size_mb(path)} MB): networks in float16, for --warm-start on another machine")
     return 0
 
 
@@ -314,6 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-minutes", type=float, default=None, help="checkpoint and stop after this much wall time")
     t.add_argument("--max-session-steps", type=int, default=None, help="checkpoint and stop after this many steps in this call")
     t.add_argument("--resume", action="store_true", help="continue the run in --out exactly")
+    t.add_argument("--warm-start", default=None, metavar="SNAPSHOT", help="start from a snapshot's networks (gan-augment snapshot), fresh optimisers")
     t.add_argument("--no-preload", action="store_true", help="read images from disk every epoch")
     t.add_argument("--record-command", default=None, help=argparse.SUPPRESS)
     t.set_defaults(func=cmd_train)
@@ -330,6 +349,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--samples-caption", default="")
     e.add_argument("--network", default="G", help="which trained network to export (CycleGAN: G or G_BA)")
     e.set_defaults(func=cmd_export)
+
+    sn = sub.add_parser("snapshot", help="a run's networks in float16 (small, committable) for --warm-start elsewhere")
+    sn.add_argument("run")
+    sn.add_argument("--to", required=True)
+    sn.set_defaults(func=cmd_snapshot)
 
     c = sub.add_parser("card", help="add evaluation / samples / notes to a model folder and re-render its card")
     c.add_argument("folder")

@@ -69,3 +69,27 @@ def test_conditional_training_records_class_names(tmp_path):
     g = ga.from_pretrained(run / "pretrained")
     assert g.class_names == ["nevus", "melanoma", "seborrheic_keratosis"]
     assert g.sample(2, labels="melanoma", seed=0).shape == (2, 3, 16, 16)
+
+
+def test_snapshot_warm_starts_a_new_run_with_the_same_weights(tmp_path, capsys):
+    import torch
+
+    from gan_augment.checkpoint import load_checkpoint
+
+    run = tmp_path / "run"
+    common = ["--data", str(SAMPLE_ISIC2017), "--split", "validation", "--tiny", "--batch-size", "2", "--workers", "0", "--no-preload"]
+    assert main(["train", "inpaint", *common, "--steps", "2", "--out", str(run)]) == 0
+    snap = tmp_path / "snap.safetensors"
+    assert main(["snapshot", str(run), "--to", str(snap)]) == 0
+    state = load_checkpoint(snap)
+    assert state["snapshot"]["step"] == 2 and all(v.dtype == torch.float16 for v in state["networks"]["G"].values() if v.is_floating_point())
+    warm = tmp_path / "warm"
+    assert main(["train", "inpaint", *common, "--steps", "1", "--max-session-steps", "0", "--out", str(warm), "--warm-start", str(snap)]) == 0
+    assert "warm start from" in capsys.readouterr().out
+    restored = load_checkpoint(warm / "checkpoint.safetensors")["recipe"]["networks"]["G"]
+    for k, v in state["networks"]["G"].items():
+        assert torch.equal(restored[k].to(v.dtype), v), k
+    with pytest.raises(ValueError, match="does not match"):
+        main(["train", "pix2pix", *common, "--steps", "1", "--out", str(tmp_path / "x"), "--warm-start", str(snap)])
+    with pytest.raises(SystemExit, match="pick one"):
+        main(["train", "inpaint", *common, "--steps", "1", "--out", str(warm), "--warm-start", str(snap), "--resume"])

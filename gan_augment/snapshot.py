@@ -1,0 +1,68 @@
+"""Warm-start snapshots: a run's networks in float16, small enough to commit.
+
+Full resume state (optimisers, RNG) stays in the run folder, outside the repository. A
+snapshot keeps only the networks (generator, its EMA, discriminators) and where the run
+stood, so that another machine can continue training from the same weights with fresh
+optimisers (``gan-augment train ... --warm-start FILE``). Safetensors only, nothing pickled.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gan_augment.checkpoint import load_checkpoint, save_checkpoint
+from gan_augment.training import CHECKPOINT_NAME, Recipe
+
+
+def write_snapshot(run_dir: str | os.PathLike, dest: str | os.PathLike, dtype: torch.dtype = torch.float16) -> Path:
+    """The networks of ``run_dir``'s latest checkpoint, floating tensors cast to ``dtype``."""
+    state = load_checkpoint(Path(run_dir) / CHECKPOINT_NAME)
+    networks = {
+        name: {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in net.items()}
+        for name, net in state["recipe"]["networks"].items()
+    }
+    meta = state["meta"]
+    return save_checkpoint(dest, {
+        "snapshot": {
+            "architecture": meta["architecture"],
+            "generator_config": meta["generator_config"],
+            "image_size": meta["image_size"],
+            "step": int(state["step"]),
+            "train_seconds": float(state["train_seconds"]),
+            "command": meta.get("command"),
+        },
+        "networks": networks,
+    })
+
+
+def warm_start(recipe: Recipe, path: str | os.PathLike) -> dict[str, Any]:
+    """Load a snapshot's networks into ``recipe`` (strictly; optimisers stay fresh). Returns
+    the snapshot's record (architecture, step, wall time) for the new run's metadata."""
+    state = load_checkpoint(path)
+    if "snapshot" not in state:
+        raise ValueError(f"{path} is not a warm-start snapshot (gan-augment snapshot RUN --to FILE writes one)")
+    info = state["snapshot"]
+    if info["architecture"] != recipe.architecture or info["generator_config"] != recipe.generator_config:
+        raise ValueError(
+            f"{path}: snapshot of {info['architecture']} {info['generator_config']} does not match this run's "
+            f"{recipe.architecture} {recipe.generator_config}"
+        )
+    for name, net in recipe.networks().items():
+        if name not in state["networks"]:
+            raise ValueError(f"{path}: no weights for network {name!r}")
+        weights = state["networks"][name]
+        bad = [k for k, v in weights.items() if v.is_floating_point() and not bool(torch.isfinite(v.float()).all())]
+        if bad:
+            raise ValueError(f"{path}: non-finite values in {name} tensors {bad[:5]}")
+        reference = net.state_dict()
+        net.load_state_dict({k: v.to(reference[k].dtype) if k in reference else v for k, v in weights.items()}, strict=True)
+    return {"file": str(path), **{k: info[k] for k in ("step", "train_seconds", "command")}, "note": "networks only; optimisers restarted"}
+
+
+def snapshot_size_mb(path: str | os.PathLike) -> float:
+    return math.ceil(Path(path).stat().st_size / 1e5) / 10
