@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gan_augment.lesion_box import lesion_box
+from gan_augment.lesion_box import dilate, lesion_box
 
 # Blurred-mask levels where the feathered alpha reaches 0 and 1: Phi(-1) and Phi(1).
 _ALPHA_LO = 0.5 * (1.0 + math.erf(-1.0 / math.sqrt(2.0)))
@@ -153,11 +153,7 @@ def _dilate(mask: Tensor, radius: int) -> Tensor:
     """Square dilation of a bool HW mask (separable max-pool)."""
     if radius <= 0:
         return mask
-    k = 2 * radius + 1
-    x = mask.float()[None, None]
-    x = F.max_pool2d(x, (1, k), stride=1, padding=(0, radius))
-    x = F.max_pool2d(x, (k, 1), stride=1, padding=(radius, 0))
-    return x[0, 0] > 0
+    return dilate(mask.float()[None, None], radius)[0, 0] > 0
 
 
 def _skin_mean(image: Tensor, mask: Tensor) -> Tensor | None:

@@ -15,6 +15,13 @@ from torch import Tensor
 DEFAULT_MARGIN = 0.25
 
 
+def dilate(masks: Tensor, radius: int) -> Tensor:
+    """Binary N1HW masks grown by ``radius`` pixels (square structuring element, float {0, 1})."""
+    if radius <= 0:
+        return masks.float()
+    return F.max_pool2d(masks.float(), 2 * radius + 1, stride=1, padding=radius)
+
+
 def lesion_box(mask: Tensor, margin: float = DEFAULT_MARGIN, min_side: int = 8) -> tuple[int, int, int]:
     """``(top, left, side)`` of the square box around the non-zero pixels of an HW ``mask``.
 

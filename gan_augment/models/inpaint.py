@@ -30,17 +30,10 @@ from torch.utils.data import Dataset
 
 from gan_augment.diffaugment import diff_augment
 from gan_augment.functional import from_model_range, resize_images, seeded, to_model_range
-from gan_augment.lesion_box import DEFAULT_MARGIN, crop_resize, lesion_box
+from gan_augment.lesion_box import DEFAULT_MARGIN, crop_resize, dilate, lesion_box
 from gan_augment.models._blocks import set_requires_grad
 from gan_augment.registry import ModelSpec, register
 from gan_augment.training import Recipe
-
-
-def dilate(masks: Tensor, radius: int) -> Tensor:
-    """Binary N1HW masks grown by ``radius`` pixels (square structuring element)."""
-    if radius <= 0:
-        return masks
-    return F.max_pool2d(masks.float(), 2 * radius + 1, stride=1, padding=radius)
 
 
 class AdaIN(nn.Module):
