@@ -208,6 +208,23 @@ def cmd_sample(args: argparse.Namespace) -> int:
 BASELINES = ("copy-paste", "copy-paste-harmonized", "identity")
 
 
+def _labels_for(synth: Any, heldout: Any) -> list[int]:
+    """The held-out set's labels as the model's class indices (matched by class name when
+    both record names); empty for unconditional models."""
+    if not getattr(synth.network, "num_classes", 0):
+        return []
+    labels = [x for x in heldout.labels if x is not None]
+    if not labels:
+        raise SystemExit(f"{synth.architecture} is class-conditional but the held-out set has no labels")
+    ours, theirs = list(synth.class_names or []), list(heldout.class_names or [])
+    if ours and theirs and ours != theirs:
+        missing = sorted(set(theirs[x] for x in labels) - set(ours))
+        if missing:
+            raise SystemExit(f"the held-out classes {missing} are unknown to the model (it knows {ours})")
+        return [ours.index(theirs[x]) for x in labels]
+    return labels
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import torch
 
@@ -220,6 +237,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         evaluate,
         identity_candidate,
         markdown_report,
+        noise_candidate,
         synthesizer_candidate,
         write_report,
     )
@@ -237,9 +255,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     heldout = open_dataset(args.data, split)
     device = resolve_device(args.device)
     candidates = {}
+    views = [v.strip() for v in args.views.split(",") if v.strip()]
     for model in models:
         name = Path(model).name or model
-        candidates[name if name not in candidates else model] = synthesizer_candidate(from_pretrained(model, device=device))
+        synth = from_pretrained(model, device=device)
+        if synth.task == "noise_to_image":
+            if "crop" in views:
+                raise SystemExit(f"{model} generates whole images from noise, without masks: pass --views whole")
+            candidate = noise_candidate(synth, _labels_for(synth, heldout))
+        else:
+            candidate = synthesizer_candidate(synth)
+        candidates[name if name not in candidates else model] = candidate
     if "identity" in baselines:
         candidates["identity"] = identity_candidate()
     pasting = [b for b in baselines if b.startswith("copy-paste")]
@@ -258,7 +284,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         bank = LesionBank.from_dataset(bank_set, max_items=args.bank_items, seed=args.seed)
         for b in pasting:
             candidates[b] = copy_paste_candidate(bank, harmonize=b == "copy-paste-harmonized")
-    views = [v.strip() for v in args.views.split(",") if v.strip()]
     result = evaluate(
         candidates, heldout, size=args.size, max_items=args.max_items, seed=args.seed, views=views,
         extractor=FeatureExtractor(device), progress=not args.quiet,

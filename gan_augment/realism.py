@@ -31,7 +31,8 @@ Protocol (what :func:`evaluate` does, exactly):
 
 A candidate is any callable ``synthesize(images N3HW [0, 1], masks N1HW {0, 1}, seed) -> N3HW
 [0, 1]``; it is called on batches of 32 with ``seed + batch index``. Offered here:
-:func:`synthesizer_candidate` and :func:`copy_paste_candidate`.
+:func:`synthesizer_candidate`, :func:`noise_candidate` (noise-to-image models: whole view
+only), :func:`copy_paste_candidate` and :func:`identity_candidate`.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ __all__ = [
     "copy_paste_candidate",
     "evaluate",
     "markdown_report",
+    "noise_candidate",
     "synthesizer_candidate",
     "unpaired_split",
     "write_report",
@@ -89,6 +91,28 @@ def synthesizer_candidate(synth: Synthesizer) -> Synthesize:
             return synth.translate(images=images, masks=masks if synth.spec.needs_mask else None, seed=seed)
         return synth.translate(masks=masks, seed=seed)
 
+    return synthesize
+
+
+def noise_candidate(synth: Synthesizer, labels: Sequence[int | None] = (), *, truncation: float | None = None) -> Synthesize:
+    """A noise-to-image generator as a candidate: one sample per item of A (the images and
+    masks are ignored). A class-conditional model gets a class per sample drawn (seeded) from
+    ``labels``, the held-out set's labels, so its outputs follow that set's class mix; the
+    comparison is unpaired anyway. Only the whole-image view applies (samples have no mask)."""
+    if synth.task != "noise_to_image":
+        raise ValueError(f"{synth.architecture} translates inputs: use synthesizer_candidate")
+    conditional = bool(getattr(synth.network, "num_classes", 0))
+    pool = np.asarray([x for x in labels if x is not None], dtype=np.int64)
+    if conditional and pool.size == 0:
+        raise ValueError(f"{synth.architecture} is class-conditional: pass the held-out set's labels")
+
+    def synthesize(images: Tensor, masks: Tensor, seed: int) -> Tensor:
+        n = len(images)
+        drawn = pool[np.random.default_rng(seed).integers(len(pool), size=n)].tolist() if conditional else None
+        out = synth.sample(n, labels=drawn, seed=seed, truncation=truncation, size=images.shape[-1])
+        return out.to(images.device)
+
+    synthesize.edits_input = False  # type: ignore[attr-defined]
     return synthesize
 
 
@@ -211,8 +235,11 @@ def _diversity(
     return {"masks": m, "seeds": DIVERSITY_SEEDS, "within_mask_distance": within, "pixel_std": _pixel_std(whole)}
 
 
-def _grid_column(images: Tensor, masks: Tensor, size: int) -> Tensor:
-    """The first ``GRID_ROWS`` images, then their lesion crops."""
+def _grid_column(images: Tensor, masks: Tensor, size: int, crops: bool = True) -> Tensor:
+    """The first ``GRID_ROWS`` images, then their lesion crops (or, without crops, the next
+    ``GRID_ROWS`` images)."""
+    if not crops:
+        return images[: 2 * GRID_ROWS]
     x, m = images[:GRID_ROWS], masks[:GRID_ROWS]
     return torch.cat([x, _view(x, m, "crop", size)])
 
@@ -268,7 +295,11 @@ def evaluate(
     }
 
     results: dict[str, Any] = {}
-    grid_columns = [_grid_column(images_b, masks_b, size), _grid_column(masks_a.expand(-1, 3, -1, -1), masks_a, size)]
+    crops = "crop" in views
+    grid_columns = [
+        _grid_column(images_b, masks_b, size, crops),
+        _grid_column(masks_a.expand(-1, 3, -1, -1), masks_a, size, crops),
+    ]
     for name, candidate in candidates.items():
         t0 = time.perf_counter()
         synthetic = _synthesize(candidate, images_a, masks_a, seed, f"synthesis {name}", progress)
@@ -288,10 +319,11 @@ def evaluate(
         # difference, [0, 1] scale): an editor that returns its input unchanged would score
         # like real A vs real B, so the report shows this next to the C2STs.
         inside = masks_a.expand_as(images_a).bool()
-        entry["change_inside_mask"] = float((synthetic - images_a).abs()[inside].mean()) if inside.any() else None
+        edits = getattr(candidate, "edits_input", True)
+        entry["change_inside_mask"] = float((synthetic - images_a).abs()[inside].mean()) if edits and inside.any() else None
         entry["seconds"] = time.perf_counter() - t0
         results[name] = entry
-        grid_columns.append(_grid_column(synthetic, masks_a, size))
+        grid_columns.append(_grid_column(synthetic, masks_a, size, crops))
 
     return {
         "settings": {

@@ -163,6 +163,50 @@ def test_synthesizer_candidate_routes_inputs():
     assert out.shape == (2, 3, 32, 32) and torch.equal(out, synthesize(torch.rand(2, 3, 32, 32), masks, 0))
 
 
+def _tiny_conditional_dcgan(num_classes: int = 3):
+    from gan_augment.registry import get_spec
+    from gan_augment.synthesizer import Synthesizer
+    from gan_augment.training import make_recipe
+
+    spec = get_spec("dcgan")
+    torch.manual_seed(0)
+    config = {**spec.tiny_generator_config, "num_classes": num_classes}
+    recipe = make_recipe("dcgan", spec.tiny_image_size, {**config, **spec.tiny_hparams})
+    return Synthesizer.from_network(recipe.generator, "dcgan", recipe.generator_config, spec.tiny_image_size)
+
+
+def test_noise_candidate_samples_one_image_per_item_with_held_out_classes():
+    from gan_augment.realism import noise_candidate
+
+    synth = _tiny_conditional_dcgan(3)
+    with pytest.raises(ValueError, match="translates"):
+        noise_candidate(tiny_synthesizer("pix2pix"))
+    with pytest.raises(ValueError, match="class-conditional"):
+        noise_candidate(synth, [])
+    synthesize = noise_candidate(synth, [2, 2, None, 2])
+    images, masks = torch.rand(5, 3, 24, 24), torch.zeros(5, 1, 24, 24)
+    out = synthesize(images, masks, 3)
+    assert out.shape == images.shape and 0 <= out.min() and out.max() <= 1
+    assert torch.equal(out, synthesize(images, masks, 3)) and not torch.equal(out, synthesize(images, masks, 4))
+    # only class 2 is in the pool: the samples must equal explicit class-2 samples
+    assert torch.equal(out, synth.sample(5, labels=[2] * 5, seed=3, size=24))
+    assert getattr(synthesize, "edits_input", True) is False
+
+
+def test_noise_model_report_has_no_inside_mask_change(tmp_path):
+    from gan_augment.realism import noise_candidate
+
+    pairs = memory_pairs(8, size=16)
+    result = evaluate(
+        {"dcgan": noise_candidate(_tiny_conditional_dcgan(3), [0, 1, 2])}, pairs, size=16, max_items=4,
+        views=["whole"], extractor=pixel_features, progress=False,
+    )
+    entry = result["candidates"]["dcgan"]
+    assert set(entry) >= {"whole", "diversity"} and "crop" not in entry
+    assert entry["change_inside_mask"] is None
+    assert 0.0 <= entry["whole"]["linear_c2st"]["mean"] <= 1.0
+
+
 def test_copy_paste_candidate_draws_from_the_bank():
     cp = pytest.importorskip("gan_augment.copy_paste")
     from gan_augment.realism import copy_paste_candidate
