@@ -100,6 +100,9 @@ class Synthesizer:
 
     def _load(self, device: torch.device) -> nn.Module:
         state = load_file(str(self._weights_path), device="cpu")
+        bad = sorted(k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all()))
+        if bad:
+            raise CheckpointMismatchError(f"{self._weights_path}: tensors {bad} contain NaN or infinite values (a diverged or corrupted checkpoint)")
         state = {k: (v.float() if v.is_floating_point() else v).to(device) for k, v in state.items()}
         network = self._build_empty()
         try:
@@ -286,6 +289,10 @@ def check_images(images: Tensor, like: Tensor | None) -> Tensor:
         raise ValueError(f"images must be N3HW (RGB), got shape {tuple(images.shape)}")
     if like is not None and (images.shape[0] != like.shape[0] or images.shape[-2:] != like.shape[-2:]):
         raise ValueError(f"images {tuple(images.shape)} and masks {tuple(like.shape)} differ in batch or size")
-    if not images.is_floating_point() or images.min() < 0 or images.max() > 1:
+    if not images.is_floating_point():
+        raise ValueError("images must be float with values in [0, 1]")
+    if not bool(torch.isfinite(images).all()):
+        raise ValueError("images contain NaN or infinite values; they must be finite floats in [0, 1]")
+    if images.min() < 0 or images.max() > 1:
         raise ValueError("images must be float with values in [0, 1]")
     return images

@@ -218,3 +218,11 @@ def test_image_translator_and_noise_generator_in_pipelines():
     assert A.Compose([progan], seed=0)(image=image)["image"].shape == image.shape
     with pytest.raises(ValueError, match="pass labels"):
         A.Compose([GANAugment(tiny_synthesizer("progan"), p=1.0)], seed=0)(image=image)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_float_image_is_a_clear_error(tiny_pix2pix, bad):
+    image = np.full((32, 32, 3), 0.5, np.float32)
+    image[3, 4, 1] = bad
+    with pytest.raises(ValueError, match="GANAugment: image contains 1 NaN or infinite"):
+        GANAugment(tiny_pix2pix, p=1.0)(image=image, mask=disk_mask(32, 32))

@@ -191,3 +191,23 @@ def test_picklable_for_spawned_workers(tiny_pix2pix_dir):
     assert not clone.is_loaded  # reloads lazily in the worker
     m = masks_batch(1)
     assert torch.equal(clone.translate(masks=m, seed=2), synth.translate(masks=m, seed=2))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_weights_are_an_error_naming_the_file(tiny_pix2pix_dir, tmp_path, bad):
+    folder = _copy(tiny_pix2pix_dir, tmp_path / "nan")
+    state = load_file(folder / "model.safetensors")
+    name = min(k for k, v in state.items() if v.is_floating_point())
+    state[name] = state[name].clone().view(-1).index_fill_(0, torch.tensor([0]), bad).view_as(state[name])
+    save_file(state, folder / "model.safetensors")
+    synth = ga.from_pretrained(folder, device="cpu")
+    with pytest.raises(CheckpointMismatchError, match=f"model.safetensors.*{name}.*NaN or infinite"):
+        synth.translate(masks=masks_batch(1))
+
+
+def test_non_finite_images_to_translate_are_an_error():
+    synth = tiny_synthesizer("residual_unet")
+    images = torch.full((1, 3, 32, 32), 0.5)
+    images[0, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        synth.translate(images=images, masks=masks_batch(1))

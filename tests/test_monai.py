@@ -126,3 +126,12 @@ def test_two_worker_dataloader_epoch_with_distinct_worker_seeds(tiny_pix2pix_dir
     # every sample drew its own seed (per-worker random states differ), so no two are identical
     flat = images.flatten(1)
     assert len({tuple(row.tolist()) for row in flat}) == 8
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+@pytest.mark.parametrize("value_range", [(0.0, 1.0), (0.0, 255.0)])
+def test_non_finite_image_is_a_clear_error(tiny_pix2pix, bad, value_range):
+    image = chw_image(32, 32) * value_range[1]
+    image[0, 1, 2] = bad
+    with pytest.raises(ValueError, match="RandGANAugment: image contains 1 NaN or infinite"):
+        RandGANAugment(tiny_pix2pix, prob=1.0, value_range=value_range)(image, disk_mask(32, 32))

@@ -102,3 +102,11 @@ def test_two_worker_dataloader_epoch(tiny_pix2pix_dir):
     images = torch.cat([b[0] for b in loader])
     assert images.shape == (8, 3, 32, 32) and images.dtype == torch.float32
     assert len({tuple(x.flatten().tolist()) for x in images}) > 1  # workers draw different seeds
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_image_is_a_clear_error(tiny_pix2pix, bad):
+    image, mask = sample(dtype=torch.float32)
+    image[1, 2, 3] = bad
+    with pytest.raises(ValueError, match="RandomGANAugment: image contains 1 NaN or infinite"):
+        RandomGANAugment(tiny_pix2pix, p=1.0)(image, mask)

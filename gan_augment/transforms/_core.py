@@ -77,11 +77,20 @@ def check_image_array(image: Any, owner: str, *, channel_axis: int, check_range:
         return
     if dtype not in ("float32", "float64", "float16", "bfloat16"):
         raise TypeError(f"{owner}: image dtype must be uint8 or float in [0, 1], got {dtype}")
+    check_finite(image, owner, "image")
     if not check_range:
         return
     lo, hi = float(image.min()), float(image.max())
     if lo < 0.0 or hi > 1.0:
         raise ValueError(f"{owner}: float image values must lie in [0, 1], found [{lo:.3g}, {hi:.3g}]")
+
+
+def check_finite(values: Any, owner: str, what: str = "image") -> None:
+    """NaN or inf would silently turn the whole output into NaN: a clear error instead."""
+    array = values if isinstance(values, Tensor) else torch.as_tensor(np.asarray(values))
+    if array.is_floating_point() and not bool(torch.isfinite(array).all()):
+        bad = int((~torch.isfinite(array)).sum())
+        raise ValueError(f"{owner}: {what} contains {bad} NaN or infinite value(s); values must be finite")
 
 
 def binary_mask(mask: Any, owner: str, image_hw: tuple[int, int]) -> Tensor:
