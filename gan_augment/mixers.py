@@ -151,7 +151,7 @@ class GeneratorSource:
                     h, w = mask.shape if mask is not None else real["image"].shape[:2]
                     pic = torch.from_numpy(np.ascontiguousarray(real["image"])).permute(2, 0, 1).float()[None] / 255
                     images = torch.nn.functional.interpolate(pic, size=(h, w), mode="bilinear", antialias=True) if pic.shape[-2:] != (h, w) else pic
-                masks = None if mask is None else torch.from_numpy(mask).float()[None, None]
+                masks = None if mask is None else torch.from_numpy(np.ascontiguousarray(mask)).float()[None, None]
                 image = g.translate(images=images, masks=masks if g.spec.needs_mask else None, seed=seed)[0]
                 if mask is not None:
                     out["mask"] = mask

@@ -226,3 +226,15 @@ def test_non_finite_float_image_is_a_clear_error(tiny_pix2pix, bad):
     image[3, 4, 1] = bad
     with pytest.raises(ValueError, match="GANAugment: image contains 1 NaN or infinite"):
         GANAugment(tiny_pix2pix, p=1.0)(image=image, mask=disk_mask(32, 32))
+
+
+@pytest.mark.parametrize("axis", [0, 1, None])
+def test_flipped_numpy_views_are_accepted(tiny_pix2pix, axis):
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (32, 40, 3), dtype=np.uint8)
+    mask = disk_mask(32, 40, cx=12, r=6)
+    flipped_image, flipped_mask = np.flip(image, axis=axis), np.flip(mask, axis=axis)
+    assert any(s < 0 for s in flipped_mask.strides)  # a negative-stride view, not a copy
+    out = A.Compose([GANAugment(tiny_pix2pix, p=1.0)], seed=0)(image=flipped_image, mask=flipped_mask)
+    same = A.Compose([GANAugment(tiny_pix2pix, p=1.0)], seed=0)(image=flipped_image.copy(), mask=flipped_mask.copy())
+    assert np.array_equal(out["image"], same["image"]) and np.array_equal(out["mask"], flipped_mask)

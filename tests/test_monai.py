@@ -135,3 +135,15 @@ def test_non_finite_image_is_a_clear_error(tiny_pix2pix, bad, value_range):
     image[0, 1, 2] = bad
     with pytest.raises(ValueError, match="RandGANAugment: image contains 1 NaN or infinite"):
         RandGANAugment(tiny_pix2pix, prob=1.0, value_range=value_range)(image, disk_mask(32, 32))
+
+
+def test_flipped_numpy_views_are_accepted(tiny_pix2pix):
+    image, mask = chw_image(32, 32), disk_mask(32, 32, cx=10, r=6)[None]
+    flipped_image, flipped_mask = np.flip(image, axis=2), np.flip(mask, axis=2)
+    t = RandGANAugment(tiny_pix2pix, prob=1.0)
+    t.set_random_state(0)
+    out = t(flipped_image, flipped_mask)
+    t.set_random_state(0)
+    assert np.array_equal(out, t(flipped_image.copy(), flipped_mask.copy()))
+    d = RandGANAugmentd(("image", "label"), tiny_pix2pix, prob=1.0)
+    assert d({"image": flipped_image, "label": flipped_mask})["image"].shape == image.shape

@@ -85,9 +85,16 @@ def check_image_array(image: Any, owner: str, *, channel_axis: int, check_range:
         raise ValueError(f"{owner}: float image values must lie in [0, 1], found [{lo:.3g}, {hi:.3g}]")
 
 
+def as_plain_tensor(values: np.ndarray | Tensor) -> Tensor:
+    """A numpy array (any strides: ``np.flip`` views included) or tensor subclass -> plain tensor."""
+    if isinstance(values, Tensor):
+        return values.as_subclass(Tensor)
+    return torch.from_numpy(np.ascontiguousarray(values))
+
+
 def check_finite(values: Any, owner: str, what: str = "image") -> None:
     """NaN or inf would silently turn the whole output into NaN: a clear error instead."""
-    array = values if isinstance(values, Tensor) else torch.as_tensor(np.asarray(values))
+    array = as_plain_tensor(values if isinstance(values, Tensor) else np.asarray(values))
     if array.is_floating_point() and not bool(torch.isfinite(array).all()):
         bad = int((~torch.isfinite(array)).sum())
         raise ValueError(f"{owner}: {what} contains {bad} NaN or infinite value(s); values must be finite")
@@ -97,7 +104,7 @@ def binary_mask(mask: Any, owner: str, image_hw: tuple[int, int]) -> Tensor:
     """Validate a mask (HW, 1HW or HW1; values {0, 1} or {0, 255}) -> float HW tensor in {0, 1}."""
     if not isinstance(mask, (np.ndarray, Tensor)):
         raise TypeError(f"{owner}: mask must be a numpy array or torch tensor, got {type(mask).__name__}")
-    m = torch.as_tensor(np.asarray(mask) if isinstance(mask, np.ndarray) else mask.as_subclass(Tensor))
+    m = as_plain_tensor(mask)
     if m.ndim == 3 and 1 in (m.shape[0], m.shape[-1]):
         m = m.squeeze(0) if m.shape[0] == 1 else m.squeeze(-1)
     if m.ndim != 2:

@@ -26,6 +26,7 @@ from gan_augment.transforms._core import (
     GeneratorArg,
     LazySynthesizer,
     Mode,
+    as_plain_tensor,
     binary_mask,
     check_arguments,
     check_image_array,
@@ -78,7 +79,7 @@ class RandGANAugment(RandomizableTransform):
         """The synthesis itself, for a given seed (no randomness drawn); ``erase``: the old
         lesion to paint over (reshape mode of :class:`RandGANAugmentd`)."""
         check_image_array(img, "RandGANAugment", channel_axis=0, check_range=False)
-        tensor = torch.as_tensor(np.asarray(img) if isinstance(img, np.ndarray) else img.as_subclass(torch.Tensor))
+        tensor = as_plain_tensor(img)
         low, high = (0.0, 255.0) if tensor.dtype == torch.uint8 else self.value_range
         image01 = (tensor.float() - low) / (high - low)
         if image01.min() < 0 or image01.max() > 1:
@@ -163,7 +164,7 @@ class RandGANAugmentd(RandomizableTransform, MapTransform):
 def _to_unit_range(img: Any, value_range: tuple[float, float], owner: str) -> tuple[torch.Tensor, float, float]:
     """Channel-first image -> (float tensor in [0, 1], low, high) of its value range."""
     check_image_array(img, owner, channel_axis=0, check_range=False)
-    tensor = torch.as_tensor(np.asarray(img) if isinstance(img, np.ndarray) else img.as_subclass(torch.Tensor))
+    tensor = as_plain_tensor(img)
     low, high = (0.0, 255.0) if tensor.dtype == torch.uint8 else value_range
     image01 = (tensor.float() - low) / (high - low)
     if not bool(torch.isfinite(image01).all()) or image01.min() < 0 or image01.max() > 1:
