@@ -100,6 +100,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         max_minutes=args.max_minutes,
         max_session_steps=args.max_session_steps,
         resume=args.resume,
+        allow_data_change=args.allow_data_change,
     )
     info = getattr(data, "info", None)
     extra = {
@@ -110,6 +111,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             "description": f"{len(data)} images of the {args.split} split at {size}x{size}, read from the official layout",
         },
         "class_names": list(data.class_names) if data.class_names else None,
+        # what --resume compares: continuing on other data would silently mix two runs
+        "data_settings": {
+            "data": [str(Path(p).resolve()) for p in args.data], "split": args.split, "limit": args.limit,
+            "classes": args.classes, "jitter": args.jitter, "conditional": args.conditional, "images": len(data),
+        },
     }
     if warm is not None:
         extra["warm_start"] = warm
@@ -357,6 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-minutes", type=float, default=None, help="checkpoint and stop after this much wall time")
     t.add_argument("--max-session-steps", type=int, default=None, help="checkpoint and stop after this many steps in this call")
     t.add_argument("--resume", action="store_true", help="continue the run in --out exactly")
+    t.add_argument("--allow-data-change", action="store_true", help="--resume although data, split, --limit, --classes or --jitter differ from the run's")
     t.add_argument("--warm-start", default=None, metavar="SNAPSHOT", help="start from a snapshot's networks (gan-augment snapshot), fresh optimisers")
     t.add_argument("--no-preload", action="store_true", help="read images from disk every epoch")
     t.add_argument("--record-command", default=None, help=argparse.SUPPRESS)

@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from gan_augment.checkpoint import load_checkpoint, save_checkpoint
 from gan_augment.devices import resolve_device
+from gan_augment.run_files import remove_stale_temporaries, truncate_log
 from gan_augment.train_data import EpochSampler
 from gan_augment.visualize import save_grid
 
@@ -155,6 +156,8 @@ class TrainConfig:
     max_minutes: float | None = None
     max_session_steps: int | None = None
     resume: bool = False
+    allow_data_change: bool = False
+    """Resume although the data settings recorded in the checkpoint differ (see :func:`fit`)."""
     preview_size: int = 8
 
 
@@ -254,12 +257,17 @@ def fit(
     Writes into ``config.out_dir``: ``config.json``, ``checkpoint.safetensors`` (atomic,
     every ``checkpoint_every`` steps / ``checkpoint_minutes`` and at the end), ``log.jsonl``,
     ``samples/step_XXXXXXX.png`` and, when the run completes, ``pretrained/`` (a
-    ``from_pretrained`` folder). ``resume=True`` continues exactly where the checkpoint left off.
+    ``from_pretrained`` folder). ``resume=True`` continues exactly where the checkpoint left off;
+    it refuses when there is no checkpoint, or when the data differ from the checkpoint's (the
+    data set's length, and ``extra_meta["data_settings"]`` when both runs record it) unless
+    ``allow_data_change``. A folder holding an exported model (no checkpoint) is refused.
     """
     out = Path(config.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / CHECKPOINT_NAME
-    meta = {**run_metadata(recipe, config, command), **(extra_meta or {})}
+    _check_out_dir(out, ckpt_path, config.resume)
+    out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(out, f".{CHECKPOINT_NAME}.tmp-*")  # left by a killed run
+    meta = {**run_metadata(recipe, config, command), "dataset_size": len(dataset), **(extra_meta or {})}
 
     device = resolve_device(config.device)
     recipe.to(device)
@@ -274,7 +282,7 @@ def fit(
         if not config.resume:
             raise FileExistsError(f"{ckpt_path} exists: pass resume=True (--resume) to continue it, or use another out_dir")
         state = load_checkpoint(ckpt_path)
-        _check_same_run(state["meta"], meta)
+        _check_same_run(state["meta"], meta, allow_data_change=config.allow_data_change)
         recipe.load_state_dict(state["recipe"])
         recipe.to(device)
         step, train_seconds = int(state["step"]), float(state["train_seconds"])
@@ -287,6 +295,7 @@ def fit(
                 "the learning-rate schedule follows the new length",
                 file=sys.stderr,
             )
+    truncate_log(out / "log.jsonl", step)  # steps after the checkpoint are logged again
     this_device = device_name(device)
     meta["devices"] = [*meta.get("devices", [])] + ([this_device] if this_device not in meta.get("devices", []) else [])
 
@@ -389,7 +398,27 @@ def _to_device(tensor: Tensor, device: torch.device) -> Tensor:
     return tensor
 
 
-def _check_same_run(saved: Mapping[str, Any], current: Mapping[str, Any]) -> None:
+def _check_out_dir(out: Path, ckpt_path: Path, resume: bool) -> None:
+    """No silent fresh start on ``resume``; never overwrite an exported model folder."""
+    if ckpt_path.exists():
+        return
+    config_path = out / "config.json"
+    exported = (out / "model.safetensors").exists()
+    if config_path.is_file() and not exported:
+        try:
+            exported = "train" not in json.loads(config_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            exported = True
+    if exported:
+        raise FileExistsError(
+            f"{out} holds an exported model (config.json / model.safetensors) and no training checkpoint: "
+            "training there would overwrite it; choose another out_dir (--out)"
+        )
+    if resume:
+        raise FileNotFoundError(f"cannot resume: there is no checkpoint in {out} ({CHECKPOINT_NAME} is missing); drop --resume to start a new run")
+
+
+def _check_same_run(saved: Mapping[str, Any], current: Mapping[str, Any], *, allow_data_change: bool = False) -> None:
     """Resuming with a different model or data settings would silently mix two runs."""
     for key in ("architecture", "generator_config", "hparams", "image_size"):
         if saved.get(key) != current.get(key):
@@ -397,6 +426,21 @@ def _check_same_run(saved: Mapping[str, Any], current: Mapping[str, Any]) -> Non
     for key in ("batch_size", "seed"):
         if saved["train"].get(key) != current["train"].get(key):
             raise ValueError(f"cannot resume: {key} differs from the checkpoint")
+    if allow_data_change:
+        return
+    differences = []
+    if saved.get("dataset_size") is not None and saved.get("dataset_size") != current.get("dataset_size"):
+        differences.append(f"number of training items ({saved['dataset_size']} -> {current.get('dataset_size')})")
+    before, now = saved.get("data_settings"), current.get("data_settings")
+    if isinstance(before, Mapping) and isinstance(now, Mapping):  # runs started before this record skip the check
+        for key in sorted(set(before) | set(now)):
+            if before.get(key) != now.get(key):
+                differences.append(f"{key} ({before.get(key)!r} -> {now.get(key)!r})")
+    if differences:
+        raise ValueError(
+            "cannot resume: the training data differ from the checkpoint's: " + "; ".join(differences)
+            + ". Resume with the same data settings, or pass --allow-data-change (allow_data_change=True) to continue anyway"
+        )
 
 
 def make_recipe(architecture: str, image_size: int, options: Mapping[str, Any] | None = None) -> Recipe:

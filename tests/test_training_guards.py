@@ -1,0 +1,119 @@
+"""Run-folder guards of the training loop and ``gan-augment train``: no silent resume on other
+data, no silent fresh start, exported models are never overwritten, no stale temporaries,
+no duplicate log lines after a resume."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from gan_augment.cli import main
+from gan_augment.data import SAMPLE_ISIC2017, bundled_sample
+from gan_augment.registry import get_spec
+from gan_augment.train_data import GANTrainingView
+from gan_augment.training import CHECKPOINT_NAME, TrainConfig, fit, make_recipe, seed_everything
+
+
+def _fit(out, *, data=None, steps=4, resume=False, max_session_steps=None, **config):
+    spec = get_spec("pix2pix")
+    seed_everything(0)
+    recipe = make_recipe("pix2pix", spec.tiny_image_size, {**spec.tiny_generator_config, **spec.tiny_hparams})
+    view = GANTrainingView(data if data is not None else bundled_sample(), spec.tiny_image_size)
+    cfg = TrainConfig(
+        out_dir=str(out), steps=steps, batch_size=2, num_workers=0, log_every=1, sample_every=100,
+        checkpoint_every=100, resume=resume, max_session_steps=max_session_steps, **config,
+    )
+    return fit(recipe, view, cfg)
+
+
+def _train(out, *extra):
+    return main(["train", "pix2pix", "--data", str(SAMPLE_ISIC2017), "--split", "validation", "--tiny", "--steps", "3",
+                 "--batch-size", "2", "--workers", "0", "--no-preload", "--sample-every", "100", "--out", str(out), *extra])
+
+
+def test_resume_without_a_checkpoint_says_so(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        _fit(tmp_path / "run", resume=True)
+    assert not (tmp_path / "run" / CHECKPOINT_NAME).exists()
+
+
+def test_resume_refuses_a_different_number_of_training_items(tmp_path):
+    _fit(tmp_path, max_session_steps=1)
+    with pytest.raises(ValueError, match=r"number of training items \(6 -> 4\).*--allow-data-change"):
+        _fit(tmp_path, data=bundled_sample().subset(range(4)), resume=True)
+    assert _fit(tmp_path, data=bundled_sample().subset(range(4)), resume=True, allow_data_change=True).finished
+
+
+@pytest.mark.parametrize(
+    "changed, words",
+    [
+        (["--limit", "4"], r"limit \(5 -> 4\)"),
+        (["--limit", "5", "--jitter", "1.25"], r"jitter \(1.125 -> 1.25\)"),
+        (["--limit", "5", "--classes", "nevus"], r"classes \(None -> 'nevus'\)"),
+    ],
+)
+def test_cli_resume_refuses_other_data_settings_naming_them(tmp_path, changed, words):
+    run = tmp_path / "run"
+    assert _train(run, "--limit", "5", "--max-session-steps", "1") == 0
+    with pytest.raises(ValueError, match=words):
+        _train(run, "--resume", *changed)
+    assert _train(run, "--resume", *changed, "--allow-data-change") == 0
+
+
+def test_cli_resume_refuses_another_data_folder(tmp_path):
+    run, other = tmp_path / "run", tmp_path / "copy"
+    shutil.copytree(SAMPLE_ISIC2017, other)
+    assert _train(run, "--max-session-steps", "1") == 0
+    with pytest.raises(ValueError, match="data .*copy"):
+        main(["train", "pix2pix", "--data", str(other), "--split", "validation", "--tiny", "--steps", "3", "--batch-size", "2",
+              "--workers", "0", "--no-preload", "--out", str(run), "--resume"])
+
+
+def test_cli_resume_without_a_checkpoint_says_so(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        _train(tmp_path / "nothing", "--resume")
+
+
+def test_training_into_an_exported_model_folder_is_refused(tiny_pix2pix_dir, tmp_path):
+    folder = shutil.copytree(tiny_pix2pix_dir, tmp_path / "model")
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    with pytest.raises(FileExistsError, match="exported model"):
+        _train(folder)
+    with pytest.raises(FileExistsError, match="exported model"):
+        _train(folder, "--resume")
+    (folder / "model.safetensors").unlink()  # config.json of a model alone is refused too
+    with pytest.raises(FileExistsError, match="exported model"):
+        _fit(folder)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == {k: v for k, v in before.items() if k != "model.safetensors"}
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_stale_checkpoint_temporaries_are_removed_on_start_and_resume(tmp_path):
+    stale = tmp_path / f".{CHECKPOINT_NAME}.tmp-{_dead_pid()}"
+    tmp_path.mkdir(exist_ok=True)
+    stale.write_bytes(b"half a checkpoint")
+    _fit(tmp_path, max_session_steps=1)
+    assert not stale.exists()
+    stale.write_bytes(b"half a checkpoint")
+    _fit(tmp_path, resume=True)
+    assert not stale.exists()
+    assert sorted(p.name for p in tmp_path.glob(".*tmp*")) == []
+
+
+def test_log_has_no_duplicate_steps_after_resume(tmp_path):
+    _fit(tmp_path, steps=4, max_session_steps=2)
+    log = tmp_path / "log.jsonl"
+    with open(log, "a") as fh:  # a step logged after the last checkpoint, then the process was killed
+        fh.write(json.dumps({"step": 3, "seconds": 1.0, "G_GAN": 0.5}) + "\n")
+    _fit(tmp_path, steps=4, resume=True)
+    steps = [json.loads(line)["step"] for line in log.read_text().splitlines()]
+    assert steps == [1, 2, 3, 4]
