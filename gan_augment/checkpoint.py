@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 _TENSOR, _TUPLE, _ITEMS = "__tensor__", "__tuple__", "__items__"
@@ -73,9 +73,12 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    with safe_open(str(path), framework="pt", device=str(device)) as f:
-        meta = f.metadata() or {}
-        if "gan_augment_checkpoint" not in meta:
-            raise ValueError(f"{path} is a safetensors file but not a gan_augment training checkpoint")
-        tensors = {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118 (safe_open is not a dict)
-    return _decode(json.loads(meta["gan_augment_checkpoint"]), tensors)
+    try:
+        with safe_open(str(path), framework="pt", device=str(device)) as f:
+            meta = f.metadata() or {}
+            if "gan_augment_checkpoint" not in meta:
+                raise ValueError(f"{path} is a safetensors file but not a gan_augment training checkpoint")
+            tensors = {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118 (safe_open is not a dict)
+        return _decode(json.loads(meta["gan_augment_checkpoint"]), tensors)
+    except (SafetensorError, json.JSONDecodeError, KeyError) as err:
+        raise ValueError(f"{path}: cannot read the checkpoint ({type(err).__name__}: {err}); it may be truncated or corrupted") from None

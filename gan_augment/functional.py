@@ -16,6 +16,21 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 
+MIN_IMAGE_SIZE = 4
+MAX_IMAGE_SIZE = 4096
+"""Image sizes (pixels per side) accepted anywhere a model or data size is set: checked up
+front, before anything allocates (a typo such as 60000 would otherwise ask for gigabytes)."""
+
+
+def check_image_size(size: object, what: str = "image_size") -> int:
+    """``size`` as an int in [MIN_IMAGE_SIZE, MAX_IMAGE_SIZE], or a clear error naming ``what``."""
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) and not (isinstance(size, float) and size.is_integer()):
+        raise TypeError(f"{what} must be a whole number of pixels, got {size!r}")
+    if not MIN_IMAGE_SIZE <= int(size) <= MAX_IMAGE_SIZE:
+        raise ValueError(f"{what} must lie in [{MIN_IMAGE_SIZE}, {MAX_IMAGE_SIZE}] pixels, got {size}")
+    return int(size)
+
+
 def to_model_range(images01: Tensor) -> Tensor:
     """[0, 1] -> [-1, 1]."""
     return images01 * 2.0 - 1.0

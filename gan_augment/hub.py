@@ -104,7 +104,12 @@ def read_config(folder: str | os.PathLike) -> dict[str, Any]:
     for name in (CONFIG_NAME, WEIGHTS_NAME):
         if not (folder / name).is_file():
             raise PretrainedNotFoundError(f"{folder} is not a gan_augment model folder: {name} is missing")
-    cfg = json.loads((folder / CONFIG_NAME).read_text())
+    try:
+        cfg = json.loads((folder / CONFIG_NAME).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{folder / CONFIG_NAME} is not valid JSON ({err})") from None
+    if not isinstance(cfg, dict):
+        raise ValueError(f"{folder / CONFIG_NAME} must hold a JSON object, got {type(cfg).__name__}")
     for key in ("architecture", "generator_config", "image_size"):
         if key not in cfg:
             raise ValueError(f"{folder / CONFIG_NAME} lacks the required key {key!r}")

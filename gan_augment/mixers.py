@@ -24,7 +24,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from gan_augment.functional import float_to_uint8, resize_images, resize_masks
+from gan_augment.functional import check_image_size, float_to_uint8, resize_images, resize_masks
 from gan_augment.masks import PCAShapeModel, elastic_deform, geometric_mask
 from gan_augment.synthesizer import Synthesizer
 
@@ -53,7 +53,8 @@ class MaskSampler:
     """
 
     def __init__(self, source: MaskSource = "shapes", real: Dataset | Sequence[np.ndarray] | None = None, size: tuple[int, int] = (128, 128)) -> None:
-        self.source, self.real, self.size = source, real, size
+        self.source, self.real = source, real
+        self.size = (check_image_size(size[0], "mask height"), check_image_size(size[1], "mask width"))
         if isinstance(source, str):
             if source not in ("shapes", "elastic", "real", "pca"):
                 raise ValueError(f"mask source must be shapes, elastic, real, pca or a callable, got {source!r}")
@@ -125,7 +126,7 @@ class GeneratorSource:
 
     def __init__(self, generator: Synthesizer, masks: MaskSampler | None = None, real: Dataset | None = None, image_size: int | None = None) -> None:
         self.generator = generator
-        self.size = image_size or generator.image_size
+        self.size = check_image_size(image_size or generator.image_size, "image_size")
         self.masks = masks
         self.real = real
         if generator.task != "noise_to_image" and generator.spec.needs_mask and masks is None:
@@ -201,6 +202,8 @@ class MixedDataset(Dataset):
         transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
         synthetic_label: int | None = None,
     ) -> None:
+        if image_size is not None:
+            check_image_size(image_size, "image_size")
         if ratio is None and class_balance is None:
             ratio = 1.0
         self.real, self.seed, self.vary_per_epoch, self.transform = real, seed, vary_per_epoch, transform
@@ -475,7 +478,7 @@ class SyntheticBank(Dataset):
             raise ValueError(f"got {len(labels)} labels for {n} samples")
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        size = image_size or generator.image_size
+        size = check_image_size(image_size or generator.image_size, "image_size")
         params = {
             "n": n, "shard_size": shard_size, "seed": seed, "image_size": size,
             "labels": list(map(int, labels)) if labels is not None else None,

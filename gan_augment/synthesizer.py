@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 from torch import Tensor, nn
 
@@ -53,7 +53,7 @@ class Synthesizer:
         self.spec: ModelSpec = get_spec(architecture)
         self.architecture = architecture
         self.generator_config = dict(generator_config)
-        self.image_size = int(image_size)
+        self.image_size = Fn.check_image_size(image_size, f"{architecture}: image_size")
         self.class_names = list(class_names) if class_names else None
         self.metadata = dict(metadata or {})
         self.source = source
@@ -79,8 +79,11 @@ class Synthesizer:
     def _check_weights_header(self) -> None:
         """Strict check without reading tensors: every key and shape must match."""
         expected = {k: tuple(v.shape) for k, v in self._build_empty().state_dict().items()}
-        with safe_open(str(self._weights_path), framework="pt") as f:
-            found = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118 (safe_open is not a dict)
+        try:
+            with safe_open(str(self._weights_path), framework="pt") as f:
+                found = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118 (safe_open is not a dict)
+        except (OSError, SafetensorError) as err:
+            raise CheckpointMismatchError(f"{self._weights_path}: cannot read the weights ({err})") from None
         _raise_on_mismatch(expected, found, self._weights_path)
 
     # --- device placement -------------------------------------------------------------------
@@ -99,7 +102,10 @@ class Synthesizer:
         return self._network
 
     def _load(self, device: torch.device) -> nn.Module:
-        state = load_file(str(self._weights_path), device="cpu")
+        try:
+            state = load_file(str(self._weights_path), device="cpu")
+        except (OSError, SafetensorError) as err:
+            raise CheckpointMismatchError(f"{self._weights_path}: cannot read the weights ({err})") from None
         bad = sorted(k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all()))
         if bad:
             raise CheckpointMismatchError(f"{self._weights_path}: tensors {bad} contain NaN or infinite values (a diverged or corrupted checkpoint)")
@@ -188,6 +194,8 @@ class Synthesizer:
             raise TypeError(f"{self.architecture} translates inputs: call translate(images=..., masks=...)")
         if n <= 0:
             raise ValueError(f"n must be positive, got {n}")
+        if size is not None:
+            Fn.check_image_size(size, "size")
         num_classes = getattr(self.network, "num_classes", 0) or 0
         label_tensor = None
         if num_classes:

@@ -450,8 +450,10 @@ def make_recipe(architecture: str, image_size: int, options: Mapping[str, Any] |
     """
     import inspect
 
+    from gan_augment.functional import check_image_size
     from gan_augment.registry import get_spec, split_options
 
+    image_size = check_image_size(image_size, f"{architecture}: image_size")
     spec = get_spec(architecture)
     generator_options, hparam_options = split_options(architecture, options or {})
     implied = spec.config_for_size(image_size) if spec.config_for_size else {}
@@ -468,9 +470,11 @@ def make_recipe(architecture: str, image_size: int, options: Mapping[str, Any] |
 def make_training_data(architecture: str, dataset: Dataset, image_size: int, seed: int = 0, jitter: float = 1.125) -> Dataset:
     """The (epoch, index)-keyed training view a model trains on: its spec's ``training_data``
     (e.g. skin / lesion domains for translators) or a :class:`GANTrainingView`."""
+    from gan_augment.functional import check_image_size
     from gan_augment.registry import get_spec
     from gan_augment.train_data import GANTrainingView
 
+    image_size = check_image_size(image_size, f"{architecture}: image_size")
     spec = get_spec(architecture)
     if spec.training_data is not None:
         return spec.training_data(dataset, image_size, seed)

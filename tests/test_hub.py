@@ -211,3 +211,34 @@ def test_non_finite_images_to_translate_are_an_error():
     images[0, 0, 0, 0] = float("nan")
     with pytest.raises(ValueError, match="NaN or infinite"):
         synth.translate(images=images, masks=masks_batch(1))
+
+
+@pytest.mark.parametrize("size", [60000, 0, -8, 4097])
+def test_absurd_image_size_in_config_is_rejected_before_allocating(tiny_pix2pix_dir, tmp_path, size):
+    folder = _copy(tiny_pix2pix_dir, tmp_path / "big")
+    cfg = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**cfg, "image_size": size}))
+    with pytest.raises(ValueError, match=rf"image_size must lie in \[4, 4096\] pixels, got {size}"):
+        ga.from_pretrained(folder, device="cpu")
+
+
+def test_absurd_sample_size_is_rejected():
+    with pytest.raises(ValueError, match="size must lie in"):
+        tiny_synthesizer("dcgan").sample(1, size=60000)
+
+
+def test_corrupted_weights_and_config_errors_name_the_file(tiny_pix2pix_dir, tmp_path):
+    folder = _copy(tiny_pix2pix_dir, tmp_path / "corrupt")
+    (folder / "model.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(CheckpointMismatchError, match=r"corrupt/model\.safetensors: cannot read the weights"):
+        ga.from_pretrained(folder)
+    folder = _copy(tiny_pix2pix_dir, tmp_path / "badjson")
+    (folder / "config.json").write_text("{not json")
+    with pytest.raises(ValueError, match=r"badjson/config\.json is not valid JSON"):
+        ga.from_pretrained(folder)
+    folder = _copy(tiny_pix2pix_dir, tmp_path / "truncated")
+    synth = ga.from_pretrained(folder, device="cpu")  # the header is fine, the tensors are cut off later
+    data = (folder / "model.safetensors").read_bytes()
+    (folder / "model.safetensors").write_bytes(data[: len(data) - 100])
+    with pytest.raises(CheckpointMismatchError, match=r"truncated/model\.safetensors: cannot read the weights"):
+        synth.translate(masks=masks_batch(1))

@@ -248,3 +248,13 @@ def test_mixing_from_a_bank(conditional_dcgan, tmp_path):
     assert all(it["synthetic"] for it in synthetic)
     with pytest.raises(ValueError, match="no samples of class 3"):
         MixedDataset(LabelledImages([3, 0, 0]), SyntheticBank.build(conditional_dcgan, tmp_path / "c", 2, labels=[0, 0], progress=False), class_balance="majority")
+
+
+def test_absurd_synthetic_sizes_are_rejected_up_front(tiny_pix2pix, tmp_path):
+    real = bundled_sample()
+    with pytest.raises(ValueError, match=r"image_size must lie in \[4, 4096\]"):
+        MixedDataset(real, tiny_pix2pix, ratio=1.0, image_size=60000)
+    with pytest.raises(ValueError, match=r"image_size must lie in \[4, 4096\]"):
+        SyntheticBank.build(tiny_pix2pix, tmp_path / "big", 2, image_size=60000, progress=False)
+    with pytest.raises(ValueError, match="mask height must lie in"):
+        MaskSampler("shapes", size=(0, 32))

@@ -147,3 +147,9 @@ def test_flipped_numpy_views_are_accepted(tiny_pix2pix):
     assert np.array_equal(out, t(flipped_image.copy(), flipped_mask.copy()))
     d = RandGANAugmentd(("image", "label"), tiny_pix2pix, prob=1.0)
     assert d({"image": flipped_image, "label": flipped_mask})["image"].shape == image.shape
+
+
+@pytest.mark.parametrize("prob", [2.0, -0.1, 1.0001])
+def test_dictionary_version_rejects_a_probability_outside_0_1(tiny_pix2pix, prob):
+    with pytest.raises(ValueError, match=r"RandGANAugmentd: the probability must lie in \[0, 1\]"):
+        RandGANAugmentd(("image", "label"), tiny_pix2pix, prob=prob)

@@ -117,3 +117,24 @@ def test_log_has_no_duplicate_steps_after_resume(tmp_path):
     _fit(tmp_path, steps=4, resume=True)
     steps = [json.loads(line)["step"] for line in log.read_text().splitlines()]
     assert steps == [1, 2, 3, 4]
+
+
+def test_absurd_training_size_is_rejected_before_building_anything():
+    from gan_augment.training import make_training_data
+
+    with pytest.raises(ValueError, match=r"pix2pix: image_size must lie in \[4, 4096\] pixels, got 60000"):
+        make_recipe("pix2pix", 60000)
+    with pytest.raises(ValueError, match="image_size must lie in"):
+        make_training_data("pix2pix", bundled_sample(), 60000)
+
+
+def test_corrupted_checkpoint_error_names_the_file(tmp_path):
+    from gan_augment.checkpoint import load_checkpoint
+
+    _fit(tmp_path, max_session_steps=1)
+    path = tmp_path / CHECKPOINT_NAME
+    path.write_bytes(path.read_bytes()[:50])
+    with pytest.raises(ValueError, match=rf"{CHECKPOINT_NAME}: cannot read the checkpoint"):
+        load_checkpoint(path)
+    with pytest.raises(ValueError, match=rf"{CHECKPOINT_NAME}: cannot read the checkpoint"):
+        _fit(tmp_path, resume=True)

@@ -121,6 +121,7 @@ class RandGANAugmentd(RandomizableTransform, MapTransform):
         mode: Mode = "retexture",
         reshape_strength: float = 0.15,
     ) -> None:
+        check_arguments("RandGANAugmentd", prob, on_empty_mask)
         MapTransform.__init__(self, keys, allow_missing_keys)
         RandomizableTransform.__init__(self, prob)
         if not 1 <= len(self.keys) <= 2:
