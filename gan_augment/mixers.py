@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from gan_augment.functional import check_image_size, float_to_uint8, resize_images, resize_masks
 from gan_augment.masks import PCAShapeModel, elastic_deform, geometric_mask
+from gan_augment.run_files import exclusive_lock, remove_stale_temporaries
 from gan_augment.synthesizer import Synthesizer
 
 MaskSource = str | Callable[[np.random.Generator, tuple[int, int]], np.ndarray]
@@ -400,9 +401,13 @@ class SyntheticBank(Dataset):
     ... each atomically (temporary file + rename), so an interrupted build leaves only
     complete shards; calling it again generates just the missing ones (each shard is a pure
     function of (seed, shard index)). ``bank.json`` is written last and lists the shards.
+    A build holds ``.build.lock`` (its pid): a second build into the same folder while the
+    first runs is refused (:class:`~gan_augment.run_files.FolderLockedError`); the lock of a
+    killed build is taken over, and its temporary files removed.
     """
 
     MANIFEST = "bank.json"
+    LOCK = ".build.lock"
 
     def __init__(self, folder: str | os.PathLike) -> None:
         self.folder = Path(folder)
@@ -476,23 +481,39 @@ class SyntheticBank(Dataset):
             raise ValueError("n and shard_size must be positive")
         if labels is not None and len(labels) != n:
             raise ValueError(f"got {len(labels)} labels for {n} samples")
+        size = check_image_size(image_size or generator.image_size, "image_size")
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        size = check_image_size(image_size or generator.image_size, "image_size")
         params = {
             "n": n, "shard_size": shard_size, "seed": seed, "image_size": size,
             "labels": list(map(int, labels)) if labels is not None else None,
             "masks": masks if isinstance(masks, str) else "callable",
             "generator": generator.source or generator.architecture,
         }
-        started = folder / ".build.json"
-        if started.is_file() and json.loads(started.read_text()) != params:
-            raise ValueError(f"{folder} holds a bank built with other settings ({started}); use a new folder")
-        started.write_text(json.dumps(params))
         sampler = None
         if generator.task != "noise_to_image" and generator.spec.needs_mask:
             sampler = MaskSampler(masks, real, (size, size))
         source = GeneratorSource(generator, sampler, real if generator.spec.needs_image else None, size)
+        # one build per folder at a time: two would interleave shards of different settings
+        with exclusive_lock(folder, "SyntheticBank.build", cls.LOCK):
+            remove_stale_temporaries(folder, ".*.tmp*")  # left by a killed build
+            started = folder / ".build.json"
+            if started.is_file() and json.loads(started.read_text()) != params:
+                raise ValueError(f"{folder} holds a bank built with other settings ({started}); use a new folder")
+            started.write_text(json.dumps(params))
+            names = cls._write_shards(source, folder, params, labels, progress)
+            manifest = {**params, "shards": names}
+            tmp = folder / f".{cls.MANIFEST}.tmp-{os.getpid()}"
+            tmp.write_text(json.dumps(manifest, indent=2))
+            os.replace(tmp, folder / cls.MANIFEST)
+        return cls(folder)
+
+    @staticmethod
+    def _write_shards(
+        source: GeneratorSource, folder: Path, params: Mapping[str, Any], labels: Sequence[int] | None, progress: bool
+    ) -> list[str]:
+        """Generate the shards not on disk yet (each atomically); returns every shard's name."""
+        n, shard_size, seed = params["n"], params["shard_size"], params["seed"]
         n_shards = -(-n // shard_size)
         names = [f"shard_{s:05d}.safetensors" for s in range(n_shards)]
         todo = [s for s in range(n_shards) if not (folder / names[s]).is_file()]
@@ -505,8 +526,4 @@ class SyntheticBank(Dataset):
             tmp = folder / f".{names[s]}.tmp-{os.getpid()}"
             save_file(tensors, str(tmp), metadata={"seed": str(seed), "shard": str(s)})
             os.replace(tmp, folder / names[s])
-        manifest = {**params, "shards": names}
-        tmp = folder / f".{cls.MANIFEST}.tmp"
-        tmp.write_text(json.dumps(manifest, indent=2))
-        os.replace(tmp, folder / cls.MANIFEST)
-        return cls(folder)
+        return names

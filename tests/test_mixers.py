@@ -258,3 +258,28 @@ def test_absurd_synthetic_sizes_are_rejected_up_front(tiny_pix2pix, tmp_path):
         SyntheticBank.build(tiny_pix2pix, tmp_path / "big", 2, image_size=60000, progress=False)
     with pytest.raises(ValueError, match="mask height must lie in"):
         MaskSampler("shapes", size=(0, 32))
+
+
+def test_synthetic_bank_build_is_locked_against_a_second_build(tiny_pix2pix, tmp_path):
+    import subprocess
+    import sys
+
+    from gan_augment.run_files import FolderLockedError
+
+    folder = tmp_path / "bank"
+    folder.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])  # another live build
+    try:
+        (folder / ".build.lock").write_text(f"{holder.pid}\n")
+        with pytest.raises(FolderLockedError, match=rf"process {holder.pid} is running SyntheticBank.build"):
+            SyntheticBank.build(tiny_pix2pix, folder, 4, shard_size=2, labels=None, progress=False)
+        assert not list(folder.glob("shard_*"))  # nothing written next to the running build
+    finally:
+        holder.kill()
+        holder.wait()
+    # the holder is dead now: its lock is stale and taken over, its temporaries removed
+    (folder / f".shard_00000.safetensors.tmp-{holder.pid}").write_bytes(b"partial")
+    bank = SyntheticBank.build(tiny_pix2pix, folder, 4, shard_size=2, progress=False)
+    assert len(bank) == 4
+    assert sorted(p.name for p in folder.iterdir()) == [".build.json", "bank.json", "shard_00000.safetensors", "shard_00001.safetensors"]
+
