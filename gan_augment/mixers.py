@@ -141,7 +141,7 @@ class GeneratorSource:
         out: dict[str, Any] = {}
         with torch.no_grad():
             if g.task == "noise_to_image":
-                conditional = bool(getattr(g.network, "num_classes", 0))
+                conditional = bool(g.num_classes)
                 image = g.sample(1, labels=[label] if conditional else None, seed=seed, size=self.size)[0]
             else:
                 images = None
@@ -220,7 +220,7 @@ class MixedDataset(Dataset):
                 size = image_size or synthetic.image_size
                 sampler = MaskSampler(masks, real if masks != "shapes" or callable(masks) else None, (size, size))
             self.source = GeneratorSource(synthetic, sampler, real if synthetic.spec.needs_image else None, image_size)
-            has_classes = bool(getattr(synthetic.network, "num_classes", 0))
+            has_classes = bool(synthetic.num_classes)
             name = synthetic.architecture
         else:
             raise TypeError(f"synthetic must be a Synthesizer or a SyntheticBank, got {type(synthetic).__name__}")
@@ -358,7 +358,7 @@ class BatchMixer:
         g = self.generator
         if g.task == "noise_to_image":
             labels = None
-            if getattr(g.network, "num_classes", 0):
+            if g.num_classes:
                 if self.label_key not in batch:
                     raise ValueError(f"{g.architecture} is class-conditional: the batch needs {self.label_key!r}")
                 labels = torch.as_tensor(batch[self.label_key])[chosen]

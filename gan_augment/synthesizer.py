@@ -61,6 +61,7 @@ class Synthesizer:
         self._weights_path = Path(weights_path) if weights_path is not None else None
         self._network = network
         self._lock = threading.Lock()
+        self._num_classes: int | None = None
         if network is None:
             self._check_weights_header()
         else:
@@ -138,6 +139,15 @@ class Synthesizer:
     def task(self) -> str:
         return self.spec.task
 
+    @property
+    def num_classes(self) -> int:
+        """Classes of a class-conditional generator (0: unconditional), known without reading
+        the weights (from a tensor-free build of the architecture when not loaded yet)."""
+        if self._num_classes is None:
+            network = self._network if self._network is not None else self._build_empty()
+            self._num_classes = int(getattr(network, "num_classes", 0) or 0)
+        return self._num_classes
+
     # --- synthesis ------------------------------------------------------------------------------
     def translate(
         self,
@@ -196,7 +206,7 @@ class Synthesizer:
             raise ValueError(f"n must be positive, got {n}")
         if size is not None:
             Fn.check_image_size(size, "size")
-        num_classes = getattr(self.network, "num_classes", 0) or 0
+        num_classes = self.num_classes
         label_tensor = None
         if num_classes:
             if labels is None:
@@ -252,6 +262,7 @@ class Synthesizer:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self.__dict__.setdefault("_num_classes", None)
         self.spec = get_spec(self.architecture)
         self._lock = threading.Lock()
 

@@ -283,3 +283,20 @@ def test_synthetic_bank_build_is_locked_against_a_second_build(tiny_pix2pix, tmp
     assert len(bank) == 4
     assert sorted(p.name for p in folder.iterdir()) == [".build.json", "bank.json", "shard_00000.safetensors", "shard_00001.safetensors"]
 
+
+
+def test_mixed_dataset_does_not_read_the_weights_at_construction(tiny_pix2pix_dir, conditional_dcgan, tmp_path):
+    from gan_augment.hub import from_pretrained
+
+    pix2pix = from_pretrained(tiny_pix2pix_dir, device="cpu")
+    mixed = MixedDataset(bundled_sample(), pix2pix, ratio=1.0)
+    assert not pix2pix.is_loaded  # the weights load where items are made (a worker), not here
+    assert mixed[len(mixed) - 1]["synthetic"] and pix2pix.is_loaded
+
+    conditional_dcgan.save_pretrained(tmp_path / "dcgan")
+    dcgan = from_pretrained(tmp_path / "dcgan", device="cpu")
+    mixed = MixedDataset(LabelledImages([0, 0, 0, 1]), dcgan, class_balance="majority")
+    assert not dcgan.is_loaded and dcgan.num_classes == 4
+    assert Counter(mixed.synthetic_labels()) == Counter({1: 2})
+    assert not dcgan.is_loaded
+    assert mixed[len(mixed) - 1]["label"] == 1 and dcgan.is_loaded
