@@ -238,3 +238,56 @@ def test_flipped_numpy_views_are_accepted(tiny_pix2pix, axis):
     out = A.Compose([GANAugment(tiny_pix2pix, p=1.0)], seed=0)(image=flipped_image, mask=flipped_mask)
     same = A.Compose([GANAugment(tiny_pix2pix, p=1.0)], seed=0)(image=flipped_image.copy(), mask=flipped_mask.copy())
     assert np.array_equal(out["image"], same["image"]) and np.array_equal(out["mask"], flipped_mask)
+
+
+class _DictPipelineDataset(torch.utils.data.Dataset):
+    """Holds its pipeline in a dict (e.g. one per split)."""
+
+    def __init__(self, pipeline):
+        self.pipelines = {"train": pipeline}
+
+    def __len__(self):
+        return 8
+
+    def __getitem__(self, i):
+        out = self.pipelines["train"](image=np.zeros((32, 32, 3), np.float32), mask=disk_mask(32, 32))
+        return torch.from_numpy(out["image"]).permute(2, 0, 1), torch.from_numpy(out["mask"])
+
+
+@pytest.mark.parametrize("wrap", ["subset", "concat", "dict", "nested"])
+def test_worker_init_reseeds_pipelines_inside_wrappers(tiny_pix2pix_dir, wrap):
+    from torch.utils.data import ConcatDataset, Subset
+
+    def dataset():
+        pipeline = A.Compose([A.HorizontalFlip(), GANAugment(str(tiny_pix2pix_dir), p=1.0, device="cpu")], seed=0)
+        if wrap == "subset":
+            return Subset(_PairDataset(pipeline), range(8))
+        if wrap == "concat":
+            return ConcatDataset([_PairDataset(pipeline), _PairDataset(pipeline)])
+        if wrap == "dict":
+            return _DictPipelineDataset(pipeline)
+        return Subset(ConcatDataset([_DictPipelineDataset(pipeline)]), range(8))
+
+    def epoch(seed):
+        loader = torch.utils.data.DataLoader(
+            dataset(), batch_size=4, num_workers=2, worker_init_fn=albumentations_worker_init,
+            generator=torch.Generator().manual_seed(seed),
+        )
+        return torch.cat([b[0] for b in loader])
+
+    images = epoch(0)
+    assert len({tuple(x.flatten().tolist()) for x in images}) == len(images)  # no two workers in lockstep
+    assert torch.equal(epoch(0), images)
+
+
+def test_find_pipelines_visits_each_pipeline_once():
+    from gan_augment.transforms.albumentations import find_pipelines
+
+    a, b = A.Compose([A.HorizontalFlip()]), A.Compose([A.VerticalFlip()])
+
+    class Holder:
+        def __init__(self):
+            self.pipes = {"x": [a, (b,)], "again": a}
+            self.array = np.zeros(3)
+
+    assert find_pipelines(Holder()) == [a, b]

@@ -193,14 +193,42 @@ def albumentations_worker_init(worker_id: int) -> None:
 
     ``A.Compose(seed=s)`` is copied into every worker with the same random state, so without
     this all workers draw the same augmentations (GANAugment's included). This reseeds every
-    ``Compose`` held by the worker's data set (as an attribute) with torch's per-worker seed,
-    which is reproducible when the DataLoader gets a seeded ``generator``.
+    ``Compose`` reachable from the worker's data set, however it is wrapped (``Subset``,
+    ``ConcatDataset``, pipelines held in dicts, lists or attributes of attributes), with
+    torch's per-worker seed (plus the pipeline's position, so two pipelines do not draw in
+    lockstep), which is reproducible when the DataLoader gets a seeded ``generator``.
     """
     from torch.utils.data import get_worker_info
 
     info = get_worker_info()
     if info is None:
         return
-    for value in vars(info.dataset).values():
-        if isinstance(value, A.BaseCompose):
-            value.set_random_seed(info.seed % 2**32)
+    for k, pipeline in enumerate(find_pipelines(info.dataset)):
+        pipeline.set_random_seed((info.seed + k) % 2**32)
+
+
+def find_pipelines(root: Any, max_depth: int = 6) -> list[A.BaseCompose]:
+    """Every Albumentations ``Compose`` reachable from ``root`` through attributes, dict values
+    and list / tuple items (each once, in a fixed order), without descending into pipelines,
+    arrays or tensors."""
+    found: list[A.BaseCompose] = []
+    seen: set[int] = set()
+
+    def visit(obj: Any, depth: int) -> None:
+        if id(obj) in seen or depth > max_depth:
+            return
+        seen.add(id(obj))
+        if isinstance(obj, A.BaseCompose):
+            found.append(obj)
+        elif isinstance(obj, dict):
+            for value in list(obj.values()):
+                visit(value, depth + 1)
+        elif isinstance(obj, (list, tuple)):
+            for value in obj:
+                visit(value, depth + 1)
+        elif not isinstance(obj, (str, bytes, int, float, np.ndarray, torch.Tensor, type)) and hasattr(obj, "__dict__"):
+            for value in list(vars(obj).values()):
+                visit(value, depth + 1)
+
+    visit(root, 0)
+    return found
