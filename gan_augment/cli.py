@@ -114,7 +114,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         # what --resume compares: continuing on other data would silently mix two runs
         "data_settings": {
             "data": [str(Path(p).resolve()) for p in args.data], "split": args.split, "limit": args.limit,
-            "classes": args.classes, "jitter": args.jitter, "conditional": args.conditional, "images": len(data),
+            "classes": args.classes, "jitter": args.jitter, "conditional": args.conditional,
         },
     }
     if warm is not None:
@@ -452,11 +452,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# What a user's mistake raises (a missing folder, an unknown model or option, a bad value, a
+# run folder in use): reported in one line; anything else is a bug and keeps its traceback.
+USER_ERRORS = (OSError, ValueError, KeyError, TypeError)
+TRACEBACK_ENV = "GAN_AUGMENT_TRACEBACK"
+
+
+def user_error_message(err: BaseException) -> str:
+    """One line for a user's mistake (a KeyError's message without its quotes)."""
+    text = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+    return " ".join(str(text).split()) or type(err).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run a command; a user's mistake prints ``gan-augment <command>: error: ...`` (one line,
+    exit status 2) instead of a traceback, unless ``GAN_AUGMENT_TRACEBACK=1``."""
+    import os
+
+    from gan_augment.run_files import FolderLockedError
+
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.argv = argv
-    return args.func(args)
+    try:
+        return args.func(args)
+    except (*USER_ERRORS, FolderLockedError) as err:
+        if os.environ.get(TRACEBACK_ENV, "").lower() in ("1", "true", "yes"):
+            raise
+        print(f"gan-augment {args.command}: error: {user_error_message(err)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

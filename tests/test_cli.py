@@ -25,8 +25,8 @@ def test_train_resume_export_card_sample(tmp_path, capsys):
               "--batch-size", "2", "--workers", "0", "--out", str(run), "--no-preload"]
     assert main([*common, "--max-session-steps", "2"]) == 0
     assert "stopped (resume with --resume)" in capsys.readouterr().out
-    with pytest.raises(FileExistsError):
-        main(common)
+    assert main(common) == 2
+    assert "exists: pass resume=True (--resume)" in capsys.readouterr().err
     assert main([*common, "--resume"]) == 0
     assert "finished at step 4/4" in capsys.readouterr().out
     config = json.loads((run / "config.json").read_text())
@@ -49,15 +49,44 @@ def test_train_resume_export_card_sample(tmp_path, capsys):
     assert grid.is_file() and grid.stat().st_size > 0
 
 
-def test_train_rejects_bad_options(tmp_path):
-    with pytest.raises(KeyError, match="unknown option"):
-        main(["train", "pix2pix", "--data", str(SAMPLE_ISIC2017), "--split", "validation", "--tiny", "--steps", "1",
-              "--set", "lamda=3", "--out", str(tmp_path / "x")])
-    with pytest.raises(SystemExit):
+def _one_line_error(capsys, command):
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith(f"gan-augment {command}: error: "), err
+    assert "Traceback" not in err
+    return err
+
+
+def test_train_rejects_bad_options(tmp_path, capsys):
+    assert main(["train", "pix2pix", "--data", str(SAMPLE_ISIC2017), "--split", "validation", "--tiny", "--steps", "1",
+                 "--set", "lamda=3", "--out", str(tmp_path / "x")]) == 2
+    assert "unknown option 'lamda'" in _one_line_error(capsys, "train")
+    with pytest.raises(SystemExit, match="--set expects key=value"):
         main(["train", "pix2pix", "--data", str(SAMPLE_ISIC2017), "--set", "novalue", "--out", str(tmp_path / "y")])
-    with pytest.raises(ValueError, match="unknown classes"):
-        main(["train", "dcgan", "--data", str(SAMPLE_ISIC2017), "--split", "validation", "--classes", "eczema",
-              "--tiny", "--steps", "1", "--out", str(tmp_path / "z")])
+    assert main(["train", "dcgan", "--data", str(SAMPLE_ISIC2017), "--split", "validation", "--classes", "eczema",
+                 "--tiny", "--steps", "1", "--out", str(tmp_path / "z")]) == 2
+    assert "unknown classes" in _one_line_error(capsys, "train")
+
+
+@pytest.mark.parametrize(
+    "argv, command, words",
+    [
+        (["train", "pix2pix", "--data", "/no/such/folder"], "train", "data folder not found: /no/such/folder"),
+        (["train", "pix2pixx", "--data", str(SAMPLE_ISIC2017)], "train", "unknown model 'pix2pixx'; registered models:"),
+        (["train", "pix2pix", "--data", str(SAMPLE_ISIC2017), "--split", "validation", "--set", "ngff=3"], "train", "unknown option 'ngff'"),
+        (["sample", "no-such-model"], "sample", "'no-such-model' is not a local folder"),
+        (["export", "/no/such/run", "--to", "x"], "export", "no checkpoint at /no/such/run"),
+    ],
+)
+def test_user_mistakes_print_one_line_not_a_traceback(tmp_path, capsys, monkeypatch, argv, command, words):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    assert words in _one_line_error(capsys, command)
+
+
+def test_traceback_on_request(monkeypatch):
+    monkeypatch.setenv("GAN_AUGMENT_TRACEBACK", "1")
+    with pytest.raises(FileNotFoundError, match="data folder not found"):
+        main(["train", "pix2pix", "--data", "/no/such/folder"])
 
 
 def test_conditional_training_records_class_names(tmp_path):
@@ -89,7 +118,7 @@ def test_snapshot_warm_starts_a_new_run_with_the_same_weights(tmp_path, capsys):
     restored = load_checkpoint(warm / "checkpoint.safetensors")["recipe"]["networks"]["G"]
     for k, v in state["networks"]["G"].items():
         assert torch.equal(restored[k].to(v.dtype), v), k
-    with pytest.raises(ValueError, match="does not match"):
-        main(["train", "pix2pix", *common, "--steps", "1", "--out", str(tmp_path / "x"), "--warm-start", str(snap)])
+    assert main(["train", "pix2pix", *common, "--steps", "1", "--out", str(tmp_path / "x"), "--warm-start", str(snap)]) == 2
+    assert "does not match" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="pick one"):
         main(["train", "inpaint", *common, "--steps", "1", "--out", str(warm), "--warm-start", str(snap), "--resume"])
