@@ -215,7 +215,8 @@ def test_image_translator_and_noise_generator_in_pipelines():
     with pytest.raises(ValueError, match="cannot keep an image/mask pair aligned"):
         A.Compose([noise], seed=0)(image=image, mask=disk_mask(40, 40))
     progan = GANAugment(tiny_synthesizer("progan"), p=1.0, label=2)  # class-conditional: a fixed class
-    assert A.Compose([progan], seed=0)(image=image)["image"].shape == image.shape
+    out = A.Compose([progan], seed=0)(image=image, label=0)
+    assert out["image"].shape == image.shape and out["label"] == 2  # the label follows the drawn class
     with pytest.raises(ValueError, match="pass labels"):
         A.Compose([GANAugment(tiny_synthesizer("progan"), p=1.0)], seed=0)(image=image)
 
@@ -291,3 +292,74 @@ def test_find_pipelines_visits_each_pipeline_once():
             self.array = np.zeros(3)
 
     assert find_pipelines(Holder()) == [a, b]
+
+
+def test_replay_is_json_serialisable_and_replays_for_the_new_mask(tiny_pix2pix_dir):
+    import json
+
+    import gan_augment  # noqa: F401  (registers GANAugment for replays)
+
+    pipeline = A.ReplayCompose([A.HorizontalFlip(p=0.5), GANAugment(str(tiny_pix2pix_dir), p=1.0, device="cpu")])
+    pipeline.set_random_seed(4)
+    image, mask = np.zeros((40, 40, 3), np.float32), disk_mask(40, 40, cx=12, r=7)
+    first = pipeline(image=image, mask=mask)
+    params = first["replay"]["transforms"][1]["params"]
+    assert set(params) <= {"seed", "shape"} and isinstance(params["seed"], int)  # no arrays in the params
+    replay = json.loads(json.dumps(first["replay"]))  # a JSON round trip
+    again = A.ReplayCompose.replay(replay, image=image, mask=mask)
+    assert np.array_equal(again["image"], first["image"]) and np.array_equal(again["mask"], first["mask"])
+    other_mask = disk_mask(40, 40, cx=28, cy=10, r=5)
+    other = A.ReplayCompose.replay(replay, image=image, mask=other_mask)
+    flipped = np.fliplr(other_mask) if first["replay"]["transforms"][0]["applied"] else other_mask
+    assert np.array_equal(other["mask"], flipped)
+    from gan_augment.hub import from_pretrained
+
+    expected = from_pretrained(tiny_pix2pix_dir, device="cpu").translate(
+        masks=torch.from_numpy(np.ascontiguousarray(flipped)).float()[None, None], seed=params["seed"]
+    )[0].permute(1, 2, 0).numpy()
+    assert np.array_equal(other["image"], expected)  # synthesised for the replayed data's own mask
+    assert not np.array_equal(other["image"], first["image"])
+
+
+@SETTINGS
+@given(
+    boxes=st.lists(st.tuples(st.integers(0, 20), st.integers(0, 20), st.integers(1, 19), st.integers(1, 19)), min_size=0, max_size=4),
+    points=st.lists(st.tuples(st.integers(0, 39), st.integers(0, 39)), min_size=0, max_size=4),
+    seed=st.integers(0, 1000),
+)
+def test_targets_it_does_not_change_pass_through(tiny_pix2pix, boxes, points, seed):
+    image, mask = np.zeros((40, 40, 3), np.uint8), disk_mask(40, 40)
+    image2 = np.random.default_rng(seed).integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    mask2, extra = disk_mask(40, 40, cx=10, r=4), [disk_mask(40, 40, cy=8, r=3), np.zeros((40, 40), np.uint8)]
+    bboxes = [[x, y, x + w, y + h] for x, y, w, h in boxes]
+    pipeline = A.Compose(
+        [GANAugment(tiny_pix2pix, p=1.0)], seed=seed,
+        bbox_params=A.BboxParams(format="pascal_voc", label_fields=["box_labels"]),
+        keypoint_params=A.KeypointParams(format="xy", label_fields=["point_labels"]),
+        additional_targets={"image2": "image", "mask2": "mask"},
+    )
+    out = pipeline(
+        image=image, mask=mask, image2=image2, mask2=mask2, masks=extra, bboxes=bboxes, box_labels=list(range(len(bboxes))),
+        keypoints=points, point_labels=list(range(len(points))),
+    )
+    assert not np.array_equal(out["image"], image)
+    assert np.array_equal(out["image2"], image2) and np.array_equal(out["mask2"], mask2)
+    assert all(np.array_equal(a, b) for a, b in zip(out["masks"], extra)) and len(out["masks"]) == 2
+    assert np.allclose(np.asarray(out["bboxes"]).reshape(-1, 4), np.asarray(bboxes, float).reshape(-1, 4))
+    assert [tuple(float(v) for v in k[:2]) for k in out["keypoints"]] == [(float(x), float(y)) for x, y in points]
+    assert list(out["box_labels"]) == list(range(len(bboxes)))
+
+
+def test_class_conditional_generator_sets_the_label_target_or_refuses():
+    from conftest import tiny_synthesizer
+
+    image = np.zeros((32, 32, 3), np.uint8)
+    progan = tiny_synthesizer("progan")
+    out = A.Compose([GANAugment(progan, p=1.0, label=1)], seed=0)(image=image, label=0)
+    assert out["label"] == 1
+    out = A.Compose([GANAugment(progan, p=1.0, label=2, label_key="y")], seed=0)(image=image, y=0, label=7)
+    assert out["y"] == 2 and out["label"] == 7
+    with pytest.raises(ValueError, match=r"class 1 .*label must change too: pass it in the call \(label=\.\.\."):
+        A.Compose([GANAugment(progan, p=1.0, label=1)], seed=0)(image=image)
+    skipped = A.Compose([GANAugment(progan, p=0.0, label=1)], seed=0)(image=image, label=0)
+    assert skipped["label"] == 0  # not applied: the label stays

@@ -38,24 +38,31 @@ class GANAugment(A.DualTransform):
             (loaded on first use). Serialisation (``A.to_dict``) stores the name.
         p: probability of applying the transform.
         on_empty_mask: ``"raise"`` (default) or ``"skip"`` (leave samples without lesion pixels unchanged).
-        label: class to draw for class-conditional noise generators (classification pipelines).
+        label: class to draw for class-conditional noise generators (classification pipelines);
+            the sample's ``label_key`` target is set to it (the call must pass one).
         mode: for the inpainting model: ``"retexture"`` (default: a new lesion in the same mask)
             or ``"reshape"`` (a new mask, an elastic deformation of the old one by
             ``reshape_strength``, returned as the mask target; the old lesion is painted over).
         device: where to run the generator when it is loaded by name (``"auto"``: CUDA when
             present, but always the CPU inside DataLoader workers).
+        label_key: the name of the class-label target (``pipeline(image=..., label=...)``).
 
     Targets: image (uint8, or float32 in [0, 1]; RGB HWC), mask (HW, values {0, 1} or {0, 255}).
-    Randomness comes from the transform's own generator: ``A.Compose(..., seed=s)`` reproduces.
+    Every other target passes through unchanged: ``masks``, ``bboxes``, ``keypoints`` and
+    ``additional_targets`` such as ``image2`` (in reshape mode they still describe the old
+    lesion). Randomness comes from the transform's own generator: ``A.Compose(..., seed=s)``
+    reproduces. The applied parameters hold only the drawn seed, so ``ReplayCompose``
+    replays are JSON-serialisable and replaying on other data synthesises for *that* mask.
     """
 
     class InitSchema(BaseTransformInitSchema):
         generator: Any
         on_empty_mask: Literal["raise", "skip"]
         device: str
-        label: int | None
+        label: int | str | None
         mode: Literal["retexture", "reshape"]
         reshape_strength: float
+        label_key: str
 
     def __init__(
         self,
@@ -63,9 +70,10 @@ class GANAugment(A.DualTransform):
         p: float = 0.5,
         on_empty_mask: EmptyMaskPolicy = "raise",
         device: str = "auto",
-        label: int | None = None,
+        label: int | str | None = None,
         mode: Mode = "retexture",
         reshape_strength: float = 0.15,
+        label_key: str = "label",
     ) -> None:
         super().__init__(p=p)
         self._lazy = LazySynthesizer(generator, device)
@@ -76,23 +84,44 @@ class GANAugment(A.DualTransform):
         self.label = label
         self.mode = mode
         self.reshape_strength = reshape_strength
-
-    @property
-    def targets_as_params(self) -> list[str]:
-        return ["image"]
+        self.label_key = label_key
 
     def get_params_dependent_on_data(self, params: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
-        image = data["image"]
+        """Only the seed: everything else is read from the data when applied (replays too)."""
+        return {"seed": int(self.random_generator.integers(0, 2**31 - 1))}
+
+    def apply_with_params(self, params: dict[str, Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """Synthesise ``image`` for ``mask`` with ``params["seed"]``; other targets pass through."""
+        if kwargs.get("image") is None:
+            raise ValueError("GANAugment: pass one image as image= (batches as images= are not supported)")
+        image, mask, seed = kwargs["image"], kwargs.get("mask"), int(params["seed"])
         check_image_array(image, "GANAugment", channel_axis=-1)
-        mask = data.get("mask")
         condition = None if mask is None else binary_mask(mask, "GANAugment", image.shape[:2])
-        seed = int(self.random_generator.integers(0, 2**31 - 1))
         condition, erase = mode_condition(self.mode, condition, seed, self.reshape_strength)
-        return {"condition": condition, "seed": seed, "erase": erase}
+        relabel = self._relabels()
+        if relabel and self.label_key not in kwargs:
+            raise ValueError(
+                f"GANAugment: draws images of class {self.label!r} from a class-conditional generator, so the sample's "
+                f"label must change too: pass it in the call ({self.label_key}=...; label_key= names another target)"
+            )
+        out = dict(kwargs)
+        new_image = self.apply(image, condition=condition, seed=seed, erase=erase)
+        if new_image is image:  # skipped (empty mask)
+            return out
+        out["image"] = new_image
+        if erase is not None and condition is not None:
+            out["mask"] = new_mask_like(condition, mask)
+        if relabel:
+            out[self.label_key] = self.label
+        return out
+
+    def _relabels(self) -> bool:
+        return self.label is not None and self._lazy.get().task == "noise_to_image" and bool(self._lazy.get().num_classes)
 
     def apply(
         self, img: np.ndarray, condition: torch.Tensor | None = None, seed: int = 0, erase: torch.Tensor | None = None, **params: Any
     ) -> np.ndarray:
+        """The synthetic image for a validated HW ``condition`` mask (or none) and ``seed``."""
         image01 = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)
         image01 = image01.float() / 255.0 if img.dtype == np.uint8 else image01.float()
         result = synthesize(
@@ -105,13 +134,6 @@ class GANAugment(A.DualTransform):
             return float_to_uint8(result)
         return result.permute(1, 2, 0).cpu().numpy().astype(img.dtype)
 
-    def apply_to_mask(self, mask: np.ndarray, condition: torch.Tensor | None = None, erase: torch.Tensor | None = None, **params: Any) -> np.ndarray:
-        """Re-texture: the mask passes through. Reshape: the new lesion's mask, in the input's
-        dtype and scale ({0, 1} or {0, 255}) and layout."""
-        if erase is None or condition is None:
-            return mask
-        return new_mask_like(condition, mask)
-
     def get_transform_init_args(self) -> dict[str, Any]:
         return {
             "generator": self._lazy.serializable_name("GANAugment"),
@@ -120,6 +142,7 @@ class GANAugment(A.DualTransform):
             "label": self.label,
             "mode": self.mode,
             "reshape_strength": self.reshape_strength,
+            "label_key": self.label_key,
         }
 
 
