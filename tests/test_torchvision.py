@@ -110,3 +110,32 @@ def test_non_finite_image_is_a_clear_error(tiny_pix2pix, bad):
     image[1, 2, 3] = bad
     with pytest.raises(ValueError, match="RandomGANAugment: image contains 1 NaN or infinite"):
         RandomGANAugment(tiny_pix2pix, p=1.0)(image, mask)
+
+
+def test_boxes_and_keypoints_pass_through_unchanged(tiny_pix2pix):
+    image, mask = sample(40, 48)
+    boxes = tv_tensors.BoundingBoxes(torch.tensor([[2, 3, 20, 30], [10, 5, 40, 35]]), format="XYXY", canvas_size=(40, 48))
+    points = tv_tensors.KeyPoints(torch.tensor([[4.0, 5.0], [30.0, 20.0]]), canvas_size=(40, 48))
+    torch.manual_seed(0)
+    out = RandomGANAugment(tiny_pix2pix, p=1.0)({"image": image, "mask": mask, "boxes": boxes, "points": points, "label": 3})
+    assert out["boxes"] is boxes and out["points"] is points and out["label"] == 3
+    assert torch.equal(out["mask"], mask) and out["image"].shape == image.shape and not torch.equal(out["image"], image)
+    torch.manual_seed(0)
+    same = RandomGANAugment(tiny_pix2pix, p=1.0)(image, mask)[0]
+    assert torch.equal(out["image"], same)  # the boxes were not read as a second image
+    composed = v2.Compose([v2.RandomHorizontalFlip(p=1.0), RandomGANAugment(tiny_pix2pix, p=1.0)])
+    flipped = composed({"image": image, "mask": mask, "boxes": boxes})
+    assert torch.equal(flipped["boxes"], v2.functional.horizontal_flip(boxes))
+
+
+def test_class_conditional_generator_sets_the_label_or_refuses():
+    from conftest import tiny_synthesizer
+
+    progan = tiny_synthesizer("progan")
+    image = tv_tensors.Image(torch.zeros(3, 32, 32, dtype=torch.uint8))
+    out = RandomGANAugment(progan, p=1.0, label=2)({"image": image, "label": torch.tensor(0)})
+    assert out["label"].item() == 2 and out["label"].dtype == torch.int64
+    assert RandomGANAugment(progan, p=1.0, label=1, label_key="y")({"image": image, "y": 0})["y"] == 1
+    assert RandomGANAugment(progan, p=0.0, label=1)({"image": image, "label": 0})["label"] == 0
+    with pytest.raises(ValueError, match="label must change too"):
+        RandomGANAugment(progan, p=1.0, label=1)(image)

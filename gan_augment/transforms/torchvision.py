@@ -38,11 +38,25 @@ from gan_augment.transforms._core import (
 )
 
 
+def split_inputs(flat_inputs: list[Any]) -> tuple[list[Any], list[tv_tensors.Mask]]:
+    """(images, masks) among a sample's inputs: ``tv_tensors.Image``, PIL images or plain
+    tensors are images; ``BoundingBoxes``, ``KeyPoints``, videos and other tv_tensors are not
+    (they pass through unchanged)."""
+    masks = [x for x in flat_inputs if isinstance(x, tv_tensors.Mask)]
+    images = [
+        x for x in flat_inputs
+        if isinstance(x, (tv_tensors.Image, PIL.Image.Image)) or (isinstance(x, torch.Tensor) and not isinstance(x, tv_tensors.TVTensor))
+    ]
+    return images, masks
+
+
 class RandomGANAugment(v2.Transform):
     """Replace the image by a GAN sample conditioned on the mask with probability ``p``.
 
     Images: uint8 or float in [0, 1], shape (3, H, W); masks: (H, W) or (1, H, W) with
-    values {0, 1} or {0, 255}.
+    values {0, 1} or {0, 255}. ``BoundingBoxes``, ``KeyPoints`` and other inputs pass through.
+    With ``label`` and a class-conditional generator, samples must be dicts holding
+    ``label_key``: it is set to the drawn class when the transform applies.
     """
 
     _transformed_types = (tv_tensors.Image, tv_tensors.Mask, PIL.Image.Image, torch.Tensor)
@@ -53,24 +67,42 @@ class RandomGANAugment(v2.Transform):
         p: float = 0.5,
         on_empty_mask: EmptyMaskPolicy = "raise",
         device: str = "auto",
-        label: int | None = None,
+        label: int | str | None = None,
         mode: Mode = "retexture",
         reshape_strength: float = 0.15,
+        label_key: str = "label",
     ) -> None:
         super().__init__()
         check_arguments("RandomGANAugment", p, on_empty_mask)
         self.lazy = LazySynthesizer(generator, device)
         check_mode("RandomGANAugment", mode, self.lazy)
-        self.p, self.on_empty_mask, self.label = p, on_empty_mask, label
+        self.p, self.on_empty_mask, self.label, self.label_key = p, on_empty_mask, label, label_key
         self.mode, self.reshape_strength = mode, reshape_strength
+        self._applied = False
+
+    def forward(self, *inputs: Any) -> Any:
+        """The v2 call; with a class-conditional ``label``, also the sample's ``label_key`` entry."""
+        sample = inputs if len(inputs) > 1 else inputs[0]
+        synth = self.lazy.get() if self.label is not None else None
+        relabel = synth is not None and synth.task == "noise_to_image" and bool(synth.num_classes)
+        if relabel and not (isinstance(sample, dict) and self.label_key in sample):
+            raise ValueError(
+                f"RandomGANAugment: draws images of class {self.label!r} from a class-conditional generator, so the "
+                f"sample's label must change too: pass a dict sample with a {self.label_key!r} entry (label_key= names another)"
+            )
+        self._applied = False
+        out = super().forward(*inputs)
+        if relabel and self._applied:
+            old = sample[self.label_key]
+            out[self.label_key] = torch.as_tensor(self.label, dtype=old.dtype) if isinstance(old, torch.Tensor) else self.label
+        return out
 
     def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
         apply = torch.rand(()) < self.p
         seed = int(torch.randint(0, 2**31 - 1, ()))
         if not apply:
             return {"image_id": None}
-        masks = [x for x in flat_inputs if isinstance(x, tv_tensors.Mask)]
-        images = [x for x in flat_inputs if not isinstance(x, tv_tensors.Mask)]
+        images, masks = split_inputs(flat_inputs)
         if len(images) != 1 or len(masks) > 1:
             raise ValueError(f"RandomGANAugment: expected one image and at most one mask, got {len(images)} images and {len(masks)} masks")
         image = images[0]
@@ -82,6 +114,7 @@ class RandomGANAugment(v2.Transform):
             self.lazy, to_float01(tensor), mask, seed=seed, owner="RandomGANAugment", on_empty_mask=self.on_empty_mask, label=self.label,
             erase_mask=erase,
         )
+        self._applied = result is not None
         params = {"image_id": id(image) if result is not None else None, "output": None if result is None else like_input(result, tensor)}
         if erase is not None and result is not None:  # reshape: the new lesion's mask replaces the old one
             params.update(mask_id=id(masks[0]), new_mask=new_mask_like(mask, masks[0]))
@@ -125,8 +158,7 @@ class RandomLesionCopyPaste(v2.Transform):
         seed = int(torch.randint(0, 2**31 - 1, ()))
         if not apply:
             return {"image_id": None}
-        masks = [x for x in flat_inputs if isinstance(x, tv_tensors.Mask)]
-        images = [x for x in flat_inputs if not isinstance(x, tv_tensors.Mask)]
+        images, masks = split_inputs(flat_inputs)
         if len(images) != 1 or len(masks) != 1:
             raise ValueError(f"RandomLesionCopyPaste: expected one image and one mask, got {len(images)} images and {len(masks)} masks")
         image = images[0]
