@@ -59,7 +59,11 @@ def test_value_range_0_255_floats(tiny_pix2pix):
     out = RandGANAugment(tiny_pix2pix, prob=1.0, value_range=(0, 255))(image, disk_mask(32, 32))
     assert out.dtype == np.float32 and out.max() > 1.0 and out.max() <= 255
     with pytest.raises(ValueError, match="value_range"):
-        RandGANAugment(tiny_pix2pix, prob=1.0)(image, disk_mask(32, 32))
+        RandGANAugment(tiny_pix2pix, prob=1.0, value_range=(0, 1))(image, disk_mask(32, 32))
+    auto = RandGANAugment(tiny_pix2pix, prob=1.0)(image, disk_mask(32, 32))  # "auto": above 1 means 0-255
+    assert auto.dtype == np.float32 and auto.max() > 1.0 and auto.max() <= 255
+    with pytest.raises(ValueError, match="value_range 'auto'"):
+        RandGANAugment(tiny_pix2pix, prob=1.0)(image * 2, disk_mask(32, 32))
 
 
 @pytest.mark.parametrize(
@@ -153,3 +157,86 @@ def test_flipped_numpy_views_are_accepted(tiny_pix2pix):
 def test_dictionary_version_rejects_a_probability_outside_0_1(tiny_pix2pix, prob):
     with pytest.raises(ValueError, match=r"RandGANAugmentd: the probability must lie in \[0, 1\]"):
         RandGANAugmentd(("image", "label"), tiny_pix2pix, prob=prob)
+
+
+def test_works_after_load_imaged_on_uint8_files(tiny_pix2pix, tmp_path):
+    import PIL.Image
+    from monai.transforms import LoadImaged
+
+    rng = np.random.default_rng(0)
+    PIL.Image.fromarray(rng.integers(0, 256, (32, 40, 3), dtype=np.uint8)).save(tmp_path / "image.png")
+    PIL.Image.fromarray(disk_mask(32, 40) * 255).save(tmp_path / "mask.png")
+    pipeline = Compose([
+        LoadImaged(keys=("image", "label"), ensure_channel_first=True),  # float32 MetaTensors with 0-255 values
+        RandGANAugmentd(generator=tiny_pix2pix, image_key="image", label_key="label", prob=1.0),
+    ])
+    pipeline.set_random_state(0)
+    out = pipeline({"image": str(tmp_path / "image.png"), "label": str(tmp_path / "mask.png")})
+    image = out["image"]
+    assert isinstance(image, MetaTensor) and image.dtype == torch.float32 and image.shape == (3, 40, 32)
+    assert image.max() > 1.0 and image.max() <= 255 and image.meta["filename_or_obj"].endswith("image.png")
+    assert float(out["label"].max()) == 255.0  # the mask passes through
+
+
+def test_keys_by_name(tiny_pix2pix):
+    image, mask = chw_image(32, 32), disk_mask(32, 32)[None]
+    named = RandGANAugmentd(generator=tiny_pix2pix, image_key="img", label_key="seg", prob=1.0)
+    assert (named.image_key, named.label_key) == ("img", "seg")
+    named.set_random_state(1)
+    positional = RandGANAugmentd(("img", "seg"), tiny_pix2pix, prob=1.0)
+    positional.set_random_state(1)
+    a, b = named({"img": image, "seg": mask}), positional({"img": image, "seg": mask})
+    assert np.array_equal(a["img"], b["img"]) and np.array_equal(a["seg"], mask)
+    image_only = RandGANAugmentd(generator=tiny_synthesizer_cached("cyclegan"), image_key="img", prob=1.0)
+    assert image_only.label_key is None and image_only({"img": image})["img"].shape == image.shape
+    with pytest.raises(ValueError, match="not both"):
+        RandGANAugmentd(("image", "label"), tiny_pix2pix, image_key="img")
+    with pytest.raises(TypeError, match="pass generator"):
+        RandGANAugmentd(image_key="img")
+
+
+_TINY = {}
+
+
+def tiny_synthesizer_cached(name):
+    from conftest import tiny_synthesizer
+
+    return _TINY.setdefault(name, tiny_synthesizer(name))
+
+
+class _Samples(torch.utils.data.Dataset):
+    """A plain torch data set applying a MONAI transform to the same sample every time."""
+
+    def __init__(self, transform):
+        self.transform = transform
+
+    def __len__(self):
+        return 8
+
+    def __getitem__(self, i):
+        out = self.transform({"image": chw_image(32, 32), "label": disk_mask(32, 32)[None]})
+        return torch.as_tensor(np.asarray(out["image"]))
+
+
+def test_plain_torch_dataloader_workers_draw_differently_and_reproducibly(tiny_pix2pix_dir):
+    def epoch(seed):
+        transform = RandGANAugmentd(("image", "label"), str(tiny_pix2pix_dir), prob=1.0, device="cpu")
+        loader = torch.utils.data.DataLoader(_Samples(transform), batch_size=2, num_workers=2, generator=torch.Generator().manual_seed(seed))
+        return torch.cat(list(loader))
+
+    images = epoch(0)
+    assert len({tuple(x.flatten().tolist()) for x in images}) == 8  # no two workers in lockstep
+    assert torch.equal(epoch(0), images)
+
+
+def test_class_conditional_generator_sets_the_class_entry_or_refuses():
+    progan = tiny_synthesizer_cached("progan")
+    image = chw_image(32, 32)
+    t = RandGANAugmentd(generator=progan, image_key="image", prob=1.0, label=2, class_key="class")
+    out = t({"image": image, "class": torch.tensor(0)})
+    assert out["class"].item() == 2 and out["image"].shape == image.shape
+    assert RandGANAugmentd(generator=progan, image_key="image", prob=0.0, label=2, class_key="class")({"image": image, "class": 0})["class"] == 0
+    with pytest.raises(ValueError, match="class_key"):
+        RandGANAugmentd(generator=progan, image_key="image", prob=1.0, label=2)({"image": image})
+    with pytest.raises(ValueError, match="class_key"):
+        t({"image": image})

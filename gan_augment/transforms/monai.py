@@ -37,12 +37,41 @@ from gan_augment.transforms._core import (
 )
 
 
+ValueRange = tuple[float, float] | str
+
+
+def check_value_range(value_range: ValueRange, owner: str) -> ValueRange:
+    """``"auto"`` or a ``(low, high)`` pair with low < high."""
+    if isinstance(value_range, str):
+        if value_range != "auto":
+            raise ValueError(f"{owner}: value_range must be 'auto' or (low, high), got {value_range!r}")
+        return value_range
+    if len(value_range) != 2 or not value_range[1] > value_range[0]:
+        raise ValueError(f"{owner}: value_range must be (low, high) with low < high, got {value_range}")
+    return (float(value_range[0]), float(value_range[1]))
+
+
+def reseed_in_new_worker(transform: RandomizableTransform) -> None:
+    """Under a plain ``torch.utils.data.DataLoader`` every worker starts from a copy of the
+    same random state (MONAI's DataLoader reseeds, torch's does not): once per worker
+    process, reseed from torch's per-worker seed (reproducible with a seeded loader)."""
+    from torch.utils.data import get_worker_info
+
+    info = get_worker_info()
+    if info is None or getattr(transform, "_seeded_in_pid", None) == os.getpid():
+        return
+    transform._seeded_in_pid = os.getpid()
+    transform.set_random_state(seed=info.seed % 2**32)
+
+
 class RandGANAugment(RandomizableTransform):
     """With probability ``prob``, replace a channel-first RGB image by a GAN sample
     conditioned on ``mask`` (``__call__(img, mask)``); same type, shape and dtype.
 
-    ``value_range`` is the range of the input's values: ``(0, 1)`` for floats in [0, 1],
-    ``(0, 255)`` for images loaded as 0-255 floats; uint8 images are always 0-255.
+    ``value_range`` is the range of the input's values: ``"auto"`` (default: uint8 images
+    and floats above 1, as ``LoadImaged`` gives for 8-bit files, are 0-255; other floats
+    0-1), or explicitly ``(0, 1)`` / ``(0, 255)``; uint8 images are always 0-255.
+    Under a plain torch DataLoader each worker reseeds itself (different draws per worker).
     """
 
     backend: ClassVar[list[TransformBackends]] = [TransformBackends.TORCH, TransformBackends.NUMPY]
@@ -52,19 +81,19 @@ class RandGANAugment(RandomizableTransform):
         generator: GeneratorArg,
         prob: float = 0.5,
         on_empty_mask: EmptyMaskPolicy = "raise",
-        value_range: tuple[float, float] = (0.0, 1.0),
+        value_range: ValueRange = "auto",
         device: str = "auto",
-        label: int | None = None,
+        label: int | str | None = None,
     ) -> None:
         check_arguments("RandGANAugment", prob, on_empty_mask)
-        if value_range[1] <= value_range[0]:
-            raise ValueError(f"value_range must be (low, high) with low < high, got {value_range}")
         RandomizableTransform.__init__(self, prob)
         self.lazy = LazySynthesizer(generator, device)
-        self.on_empty_mask, self.value_range, self.label = on_empty_mask, tuple(value_range), label
+        self.on_empty_mask, self.label = on_empty_mask, label
+        self.value_range = check_value_range(value_range, "RandGANAugment")
         self._seed = 0
 
     def randomize(self, data: Any = None) -> None:
+        reseed_in_new_worker(self)
         super().randomize(None)
         self._seed = int(self.R.randint(0, 2**31 - 1))
 
@@ -78,50 +107,58 @@ class RandGANAugment(RandomizableTransform):
     def apply(self, img: Any, mask: Any, seed: int, erase: torch.Tensor | None = None) -> Any:
         """The synthesis itself, for a given seed (no randomness drawn); ``erase``: the old
         lesion to paint over (reshape mode of :class:`RandGANAugmentd`)."""
-        check_image_array(img, "RandGANAugment", channel_axis=0, check_range=False)
-        tensor = as_plain_tensor(img)
-        low, high = (0.0, 255.0) if tensor.dtype == torch.uint8 else self.value_range
-        image01 = (tensor.float() - low) / (high - low)
-        if image01.min() < 0 or image01.max() > 1:
-            raise ValueError(
-                f"RandGANAugment: image values must lie in value_range {self.value_range}, "
-                f"found [{float(tensor.min()):.3g}, {float(tensor.max()):.3g}]"
-            )
-        condition = None if mask is None else binary_mask(mask, "RandGANAugment", tuple(tensor.shape[-2:]))
+        image01, low, high = _to_unit_range(img, self.value_range, "RandGANAugment")
+        condition = None if mask is None else binary_mask(mask, "RandGANAugment", tuple(image01.shape[-2:]))
         result = synthesize(
             self.lazy, image01, condition, seed=seed, owner="RandGANAugment", on_empty_mask=self.on_empty_mask, label=self.label,
             erase_mask=erase,
         )
-        if result is None:
-            return img
-        values = result * (high - low) + low
-        if tensor.dtype == torch.uint8:
-            values = values.round().clamp(0, 255)
-        out = img.copy() if isinstance(img, np.ndarray) else img.clone()
-        out[...] = values.numpy().astype(img.dtype) if isinstance(img, np.ndarray) else values.to(img.dtype)
-        return out
+        return img if result is None else _like_img(result, img, low, high)
+
+    def relabels(self) -> bool:
+        """Whether applying draws a class (``label`` with a class-conditional noise generator)."""
+        if self.label is None:
+            return False
+        synth = self.lazy.get()
+        return synth.task == "noise_to_image" and bool(synth.num_classes)
 
 
 class RandGANAugmentd(RandomizableTransform, MapTransform):
-    """Dictionary version: ``keys=("image", "label")`` names the image and (optionally) the
-    mask entry; the mask passes through, the image is replaced."""
+    """Dictionary version: the image entry is replaced, the mask entry passes through.
+
+    Name the entries with ``keys=(image_key, mask_key)`` (MONAI style; the mask key
+    optional) or by name: ``image_key="image"``, ``label_key="label"`` (the segmentation
+    label, i.e. the lesion mask; ``None`` for none). With ``label`` (a class) and a
+    class-conditional generator, ``class_key`` names the entry holding the sample's class,
+    which is set to ``label`` when the transform applies (required then).
+    """
 
     backend = RandGANAugment.backend
 
     def __init__(
         self,
-        keys: KeysCollection,
-        generator: GeneratorArg,
+        keys: KeysCollection | None = None,
+        generator: GeneratorArg | None = None,
         prob: float = 0.5,
         on_empty_mask: EmptyMaskPolicy = "raise",
-        value_range: tuple[float, float] = (0.0, 1.0),
+        value_range: ValueRange = "auto",
         device: str = "auto",
-        label: int | None = None,
+        label: int | str | None = None,
         allow_missing_keys: bool = False,
         mode: Mode = "retexture",
         reshape_strength: float = 0.15,
+        *,
+        image_key: str | None = None,
+        label_key: str | None = None,
+        class_key: str | None = None,
     ) -> None:
         check_arguments("RandGANAugmentd", prob, on_empty_mask)
+        if generator is None:
+            raise TypeError("RandGANAugmentd: pass generator= (a Synthesizer or a checkpoint name / folder)")
+        if keys is None:
+            keys = (image_key or "image",) + ((label_key,) if label_key is not None else ())
+        elif image_key is not None or label_key is not None:
+            raise ValueError("RandGANAugmentd: give keys=(image_key, mask_key) or image_key= / label_key=, not both")
         MapTransform.__init__(self, keys, allow_missing_keys)
         RandomizableTransform.__init__(self, prob)
         if not 1 <= len(self.keys) <= 2:
@@ -130,7 +167,15 @@ class RandGANAugmentd(RandomizableTransform, MapTransform):
         check_mode("RandGANAugmentd", mode, self.array.lazy)
         if mode == "reshape" and len(self.keys) < 2:
             raise ValueError("RandGANAugmentd: mode='reshape' returns a new mask: give keys=(image_key, mask_key)")
-        self.mode, self.reshape_strength = mode, reshape_strength
+        self.mode, self.reshape_strength, self.class_key = mode, reshape_strength, class_key
+
+    @property
+    def image_key(self) -> Hashable:
+        return self.keys[0]
+
+    @property
+    def label_key(self) -> Hashable | None:
+        return self.keys[1] if len(self.keys) > 1 else None
 
     def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None) -> RandGANAugmentd:
         super().set_random_state(seed, state)
@@ -139,16 +184,22 @@ class RandGANAugmentd(RandomizableTransform, MapTransform):
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
         d = dict(data)
+        reseed_in_new_worker(self)
         self.randomize(None)
         seed = int(self.R.randint(0, 2**31 - 1))
         if not self._do_transform:
             return d
-        image_key = self.keys[0]
-        mask_key: Sequence[Hashable] | Hashable | None = self.keys[1] if len(self.keys) > 1 else None
+        image_key, mask_key = self.image_key, self.label_key
         if image_key not in d:
             if self.allow_missing_keys:
                 return d
             raise KeyError(f"RandGANAugmentd: key {image_key!r} not in the data")
+        relabel = self.array.relabels()
+        if relabel and (self.class_key is None or self.class_key not in d):
+            raise ValueError(
+                f"RandGANAugmentd: draws images of class {self.array.label!r} from a class-conditional generator, so the "
+                "sample's class must change too: name its entry with class_key= (it must be in the data)"
+            )
         mask = d.get(mask_key) if mask_key is not None else None
         if self.mode == "reshape" and mask is not None:
             image = d[image_key]
@@ -158,20 +209,29 @@ class RandGANAugmentd(RandomizableTransform, MapTransform):
                 d[image_key] = self.array.apply(image, new, seed, erase=erase)
                 d[mask_key] = new_mask_like(new, mask)
                 return d
-        d[image_key] = self.array.apply(d[image_key], mask, seed)
+        before = d[image_key]
+        d[image_key] = self.array.apply(before, mask, seed)
+        if relabel and d[image_key] is not before:
+            old = d[self.class_key]
+            d[self.class_key] = torch.as_tensor(self.array.label, dtype=old.dtype) if isinstance(old, torch.Tensor) else self.array.label
         return d
 
 
-def _to_unit_range(img: Any, value_range: tuple[float, float], owner: str) -> tuple[torch.Tensor, float, float]:
+def _to_unit_range(img: Any, value_range: ValueRange, owner: str) -> tuple[torch.Tensor, float, float]:
     """Channel-first image -> (float tensor in [0, 1], low, high) of its value range."""
     check_image_array(img, owner, channel_axis=0, check_range=False)
     tensor = as_plain_tensor(img)
-    low, high = (0.0, 255.0) if tensor.dtype == torch.uint8 else value_range
+    if tensor.dtype == torch.uint8:
+        low, high = 0.0, 255.0
+    elif value_range == "auto":
+        low, high = (0.0, 255.0) if tensor.numel() and float(tensor.max()) > 1.0 else (0.0, 1.0)
+    else:
+        low, high = value_range
     image01 = (tensor.float() - low) / (high - low)
-    if not bool(torch.isfinite(image01).all()) or image01.min() < 0 or image01.max() > 1:
+    if image01.min() < 0 or image01.max() > 1:
+        shown = "'auto' (0-1, or 0-255 above 1)" if value_range == "auto" else str(value_range)
         raise ValueError(
-            f"{owner}: image values must be finite and lie in value_range {value_range}, "
-            f"found [{float(tensor.min()):.3g}, {float(tensor.max()):.3g}]"
+            f"{owner}: image values must lie in value_range {shown}, found [{float(tensor.min()):.3g}, {float(tensor.max()):.3g}]"
         )
     return image01, low, high
 
