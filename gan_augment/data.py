@@ -18,6 +18,7 @@ import csv
 import dataclasses
 import os
 import re
+import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -327,18 +328,61 @@ class PH2(DermDataset):
             mask = case / f"{case.name}_lesion" / f"{case.name}_lesion.bmp"
             if image.is_file():
                 records.append(Record(case.name, image, mask if mask.is_file() else None, labels.get(case.name)))
+        unlabelled = [r.id for r in records if r.label is None]
+        if labels and unlabelled:
+            warnings.warn(
+                f"{root / 'PH2_dataset.txt'} gives no class for {len(unlabelled)} image(s) ({', '.join(unlabelled[:5])}"
+                f"{' ...' if len(unlabelled) > 5 else ''}); they have no label",
+                stacklevel=2,
+            )
         super().__init__(records, PH2_CLASSES if labels else None)
 
     @staticmethod
     def _read_labels(path: Path) -> dict[str, int]:
+        """``{IMDxxx: class}`` from ``PH2_dataset.txt``, either layout: ``||``-separated (as
+        distributed) or tab-separated (as re-saved by spreadsheets). The class is the
+        "Clinical Diagnosis" column (0, 1 or 2); rows whose class cannot be read are reported."""
         if not path.is_file():
             return {}
-        labels = {}
+        labels: dict[str, int] = {}
+        unreadable: list[str] = []
+        column: int | None = None
         for line in path.read_text(errors="replace").splitlines():
-            cells = [c.strip() for c in line.split("||")]
-            if len(cells) > 3 and re.fullmatch(r"IMD\d+", cells[1]) and cells[2].isdigit():
-                labels[cells[1]] = int(cells[2])
+            cells = _ph2_cells(line)
+            lowered = [c.lower() for c in cells]
+            if "name" in lowered:  # the header: where the clinical diagnosis is
+                column = next((i for i, c in enumerate(lowered) if "clinical diagnosis" in c), None)
+                continue
+            name = next((i for i, c in enumerate(cells) if re.fullmatch(r"IMD\d+", c)), None)
+            if name is None:
+                continue
+            value = cells[column] if column is not None and column < len(cells) else next(
+                (c for c in cells[name + 1 :] if c), ""
+            )
+            if value in ("0", "1", "2"):
+                labels[cells[name]] = int(value)
+            else:
+                unreadable.append(cells[name])
+        if unreadable or not labels:
+            shown = ", ".join(unreadable[:5]) + (" ..." if len(unreadable) > 5 else "")
+            warnings.warn(
+                f"{path}: could not read the clinical diagnosis (0, 1 or 2) of {len(unreadable) if labels else 'any'} "
+                f"case(s){': ' + shown if unreadable else ''}; those images have no label",
+                stacklevel=3,
+            )
         return labels
+
+
+def _ph2_cells(line: str) -> list[str]:
+    """The cells of one ``PH2_dataset.txt`` line, ``||``- or tab-separated."""
+    if "||" in line:
+        cells = [c.strip() for c in line.split("||")]
+        if cells and cells[0] == "":
+            cells = cells[1:]
+        if cells and cells[-1] == "":
+            cells = cells[:-1]
+        return cells
+    return [c.strip() for c in line.split("\t")]
 
 
 class ImageMaskFolder(DermDataset):

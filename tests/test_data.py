@@ -190,3 +190,47 @@ def test_mask_image_size_mismatch_is_reported(tmp_path):
     write_mask(tmp_path / "masks" / "a_segmentation.png", disk_mask(10, 10))
     with pytest.raises(ValueError, match="differ in size"):
         open_dataset(tmp_path)[0]
+
+
+def _ph2_images(tmp_path, cases):
+    base = tmp_path / "PH2 Dataset images"
+    for i, case in enumerate(cases):
+        write_image(base / case / f"{case}_Dermoscopic_Image" / f"{case}.bmp", 20, 30, seed=i)
+        write_mask(base / case / f"{case}_lesion" / f"{case}_lesion.bmp", disk_mask(20, 30))
+
+
+PH2_PIPES = (  # as distributed: the histological diagnosis is mostly empty, the clinical one is the class
+    "||   Name   || Histological Diagnosis || Clinical Diagnosis || Asymmetry || Colors ||\n"
+    "|| IMD002 ||                       ||          0         ||     0     ||  R  ||\n"
+    "|| IMD003 ||       Melanoma        ||          2         ||     2     ||  B  ||\n"
+    "|| IMD004 ||                       ||          1         ||     1     ||  R  ||\n"
+)
+PH2_TABS = (
+    "Name\tHistological Diagnosis\tClinical Diagnosis\tAsymmetry\n"
+    "IMD002\t\t0\t0\n"
+    "IMD003\tMelanoma\t2\t2\n"
+    "IMD004\t\t1\t1\n"
+)
+
+
+@pytest.mark.parametrize("text", [PH2_PIPES, PH2_TABS], ids=["pipes", "tabs"])
+def test_ph2_labels_in_both_file_layouts(tmp_path, text, recwarn):
+    _ph2_images(tmp_path, ["IMD002", "IMD003", "IMD004"])
+    (tmp_path / "PH2_dataset.txt").write_text(text)
+    ds = PH2(tmp_path)
+    assert ds.labels == [0, 2, 1] and ds.class_names == ("common_nevus", "atypical_nevus", "melanoma")
+    assert not [w for w in recwarn if "PH2" in str(w.message)]
+
+
+def test_ph2_unreadable_labels_warn_instead_of_vanishing(tmp_path):
+    _ph2_images(tmp_path, ["IMD002", "IMD003", "IMD004"])
+    (tmp_path / "PH2_dataset.txt").write_text(
+        "|| Name || Histological Diagnosis || Clinical Diagnosis ||\n|| IMD002 || || 0 ||\n|| IMD003 || || melanoma ||\n"
+    )
+    with pytest.warns(UserWarning, match=r"could not read the clinical diagnosis .* of 1 case\(s\): IMD003") as caught:
+        ds = PH2(tmp_path)
+    assert any("gives no class for 2 image(s) (IMD003, IMD004)" in str(w.message) for w in caught)
+    assert ds.labels == [0, None, None]
+    (tmp_path / "PH2_dataset.txt").write_text("something else entirely\n")
+    with pytest.warns(UserWarning, match="could not read the clinical diagnosis .* of any case"):
+        assert PH2(tmp_path).class_names is None
