@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import Tensor
 from torch.utils.data import Dataset
@@ -414,10 +414,13 @@ class SyntheticBank(Dataset):
         manifest = self.folder / self.MANIFEST
         if not manifest.is_file():
             raise FileNotFoundError(f"{self.folder} is not a finished synthetic bank ({self.MANIFEST} missing): run SyntheticBank.build again to complete it")
-        self.meta = json.loads(manifest.read_text())
-        self.shards = [self.folder / s for s in self.meta["shards"]]
-        self.shard_size = int(self.meta["shard_size"])
-        self.length = int(self.meta["n"])
+        try:
+            self.meta = json.loads(manifest.read_text())
+            self.shards = [self.folder / s for s in self.meta["shards"]]
+            self.shard_size = int(self.meta["shard_size"])
+            self.length = int(self.meta["n"])
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"{manifest}: not a readable synthetic bank manifest ({type(err).__name__}: {err})") from None
         self.labels: list[int | None] = self.meta.get("labels") or [None] * self.length
         self._open: dict[int, dict[str, Tensor]] = {}
 
@@ -426,8 +429,11 @@ class SyntheticBank(Dataset):
 
     def _shard(self, s: int) -> dict[str, Tensor]:
         if s not in self._open:
-            with safe_open(str(self.shards[s]), framework="pt") as f:
-                self._open = {s: {k: f.get_tensor(k) for k in f.keys()}}  # noqa: SIM118 (safe_open is not a dict)  # keep one shard in memory
+            try:
+                with safe_open(str(self.shards[s]), framework="pt") as f:
+                    self._open = {s: {k: f.get_tensor(k) for k in f.keys()}}  # noqa: SIM118 (safe_open is not a dict)  # keep one shard in memory
+            except (OSError, SafetensorError) as err:
+                raise ValueError(f"{self.shards[s]}: cannot read this synthetic bank shard ({err}); rebuild it (delete it and run SyntheticBank.build again)") from None
         return self._open[s]
 
     def __getitem__(self, index: int) -> dict[str, Any]:

@@ -266,7 +266,7 @@ def fit(
     ckpt_path = out / CHECKPOINT_NAME
     _check_out_dir(out, ckpt_path, config.resume)
     out.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(out, f".{CHECKPOINT_NAME}.tmp-*")  # left by a killed run
+    remove_stale_temporaries(out, ".*.tmp-*")  # checkpoint / log temporaries left by a killed run
     meta = {**run_metadata(recipe, config, command), "dataset_size": len(dataset), **(extra_meta or {})}
 
     device = resolve_device(config.device)

@@ -300,3 +300,16 @@ def test_mixed_dataset_does_not_read_the_weights_at_construction(tiny_pix2pix_di
     assert Counter(mixed.synthetic_labels()) == Counter({1: 2})
     assert not dcgan.is_loaded
     assert mixed[len(mixed) - 1]["label"] == 1 and dcgan.is_loaded
+
+
+def test_unreadable_bank_files_are_named(tiny_pix2pix, tmp_path):
+    folder = tmp_path / "bank"
+    SyntheticBank.build(tiny_pix2pix, folder, 4, shard_size=2, progress=False)
+    (folder / "shard_00001.safetensors").write_bytes(b"garbage")
+    bank = SyntheticBank(folder)
+    assert bank[0]["image"].shape == (32, 32, 3)
+    with pytest.raises(ValueError, match=r"shard_00001\.safetensors: cannot read this synthetic bank shard"):
+        bank[3]
+    (folder / "bank.json").write_text("{broken")
+    with pytest.raises(ValueError, match=r"bank\.json: not a readable synthetic bank manifest"):
+        SyntheticBank(folder)
