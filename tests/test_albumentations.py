@@ -363,3 +363,26 @@ def test_class_conditional_generator_sets_the_label_target_or_refuses():
         A.Compose([GANAugment(progan, p=1.0, label=1)], seed=0)(image=image)
     skipped = A.Compose([GANAugment(progan, p=0.0, label=1)], seed=0)(image=image, label=0)
     assert skipped["label"] == 0  # not applied: the label stays
+
+
+def test_lesion_copy_paste_replays_from_json_and_passes_other_targets(tmp_path):
+    import json
+
+    from gan_augment.copy_paste import LesionBank
+    from gan_augment.transforms.albumentations import LesionCopyPaste
+
+    sources = [(torch.rand(3, 40, 40, generator=torch.Generator().manual_seed(k)), torch.from_numpy(disk_mask(40, 40, r=8 + 3 * k)).float()) for k in range(3)]
+    LesionBank([s[0] for s in sources], [s[1] for s in sources]).save(tmp_path / "bank.npz")
+    pipeline = A.ReplayCompose(
+        [LesionCopyPaste(str(tmp_path / "bank.npz"), p=1.0)],
+        bbox_params=A.BboxParams(format="pascal_voc", label_fields=["classes"]), additional_targets={"image2": "image"},
+    )
+    pipeline.set_random_seed(0)
+    image, mask, image2 = np.full((48, 48, 3), 128, np.uint8), disk_mask(48, 48, r=10), np.zeros((48, 48, 3), np.uint8)
+    first = pipeline(image=image, mask=mask, image2=image2, bboxes=[[4, 5, 30, 40]], classes=[1])
+    assert not np.array_equal(first["image"], image) and np.array_equal(first["image2"], image2)
+    assert np.allclose(np.asarray(first["bboxes"]).reshape(-1, 4), [[4, 5, 30, 40]])
+    replay = json.loads(json.dumps(first["replay"]))
+    assert set(replay["transforms"][0]["params"]) <= {"index", "seed", "shape"}
+    again = A.ReplayCompose.replay(replay, image=image, mask=mask, bboxes=[[1, 2, 3, 4]], classes=[0])
+    assert np.array_equal(again["image"], first["image"]) and np.allclose(np.asarray(again["bboxes"]).reshape(-1, 4), [[1, 2, 3, 4]])

@@ -162,7 +162,7 @@ class LesionCopyPaste(A.DualTransform):
         feather: soft-edge width as a fraction of the lesion's equivalent diameter.
 
     Targets: image (uint8, or float32 in [0, 1]; RGB HWC), mask (HW, values {0, 1} or {0, 255};
-    required). Which lesion and which of its flips / rotations come from the transform's own
+    required); all others pass through unchanged. Which lesion and which of its flips / rotations come from the transform's own
     generator: ``A.Compose(..., seed=s)`` reproduces.
     """
 
@@ -177,19 +177,22 @@ class LesionCopyPaste(A.DualTransform):
         self.harmonize = harmonize
         self.feather = feather
 
-    @property
-    def targets_as_params(self) -> list[str]:
-        return ["image"]
-
     def get_params_dependent_on_data(self, params: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
-        image = data["image"]
-        check_image_array(image, "LesionCopyPaste", channel_axis=-1)
-        if data.get("mask") is None:
-            raise ValueError("LesionCopyPaste: pass a mask (the lesion region to paste into)")
-        condition = binary_mask(data["mask"], "LesionCopyPaste", image.shape[:2])
+        """Only the lesion index and a seed (JSON-serialisable replays); the mask is read when applied."""
         index = int(self.random_generator.integers(0, len(self.bank)))
         seed = int(self.random_generator.integers(0, 2**31 - 1))
-        return {"condition": condition, "index": index, "seed": seed}
+        return {"index": index, "seed": seed}
+
+    def apply_with_params(self, params: dict[str, Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """Paste into ``image`` inside ``mask``; every other target passes through unchanged."""
+        if kwargs.get("image") is None:
+            raise ValueError("LesionCopyPaste: pass one image as image= (batches as images= are not supported)")
+        image = kwargs["image"]
+        check_image_array(image, "LesionCopyPaste", channel_axis=-1)
+        if kwargs.get("mask") is None:
+            raise ValueError("LesionCopyPaste: pass a mask (the lesion region to paste into)")
+        condition = binary_mask(kwargs["mask"], "LesionCopyPaste", image.shape[:2])
+        return {**kwargs, "image": self.apply(image, condition=condition, index=int(params["index"]), seed=int(params["seed"]))}
 
     def apply(self, img: np.ndarray, condition: torch.Tensor | None = None, index: int = 0, seed: int = 0, **params: Any) -> np.ndarray:
         image01 = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)
@@ -200,9 +203,6 @@ class LesionCopyPaste(A.DualTransform):
         if img.dtype == np.uint8:
             return float_to_uint8(result)
         return result.permute(1, 2, 0).cpu().numpy().astype(img.dtype)
-
-    def apply_to_mask(self, mask: np.ndarray, **params: Any) -> np.ndarray:
-        return mask
 
     def get_transform_init_args(self) -> dict[str, Any]:
         return {"bank": bank_name(self.bank, "LesionCopyPaste"), "harmonize": self.harmonize, "feather": self.feather}
