@@ -240,3 +240,21 @@ def test_class_conditional_generator_sets_the_class_entry_or_refuses():
         RandGANAugmentd(generator=progan, image_key="image", prob=1.0, label=2)({"image": image})
     with pytest.raises(ValueError, match="class_key"):
         t({"image": image})
+
+
+def _seed_worker_transform(worker_id):
+    info = torch.utils.data.get_worker_info()
+    info.dataset.transform.set_random_state(1000 + worker_id)
+
+
+def test_a_users_worker_seeding_is_respected(tiny_pix2pix_dir):
+    def epoch(init):
+        transform = RandGANAugmentd(("image", "label"), str(tiny_pix2pix_dir), prob=1.0, device="cpu")
+        loader = torch.utils.data.DataLoader(_Samples(transform), batch_size=2, num_workers=2, worker_init_fn=init,
+                                             generator=torch.Generator().manual_seed(0))
+        return torch.cat(list(loader))
+
+    seeded = epoch(_seed_worker_transform)
+    expected = RandGANAugmentd(("image", "label"), str(tiny_pix2pix_dir), prob=1.0, device="cpu").set_random_state(1000)
+    first = torch.as_tensor(np.asarray(expected({"image": chw_image(32, 32), "label": disk_mask(32, 32)[None]})["image"]))
+    assert torch.equal(seeded[0], first)  # worker 0's first draw comes from the seed its worker_init_fn set

@@ -54,7 +54,9 @@ def check_value_range(value_range: ValueRange, owner: str) -> ValueRange:
 def reseed_in_new_worker(transform: RandomizableTransform) -> None:
     """Under a plain ``torch.utils.data.DataLoader`` every worker starts from a copy of the
     same random state (MONAI's DataLoader reseeds, torch's does not): once per worker
-    process, reseed from torch's per-worker seed (reproducible with a seeded loader)."""
+    process, unless ``set_random_state`` was called there already (MONAI's DataLoader, a
+    user's ``worker_init_fn``), reseed from torch's per-worker seed (reproducible with a
+    seeded loader)."""
     from torch.utils.data import get_worker_info
 
     info = get_worker_info()
@@ -91,6 +93,11 @@ class RandGANAugment(RandomizableTransform):
         self.on_empty_mask, self.label = on_empty_mask, label
         self.value_range = check_value_range(value_range, "RandGANAugment")
         self._seed = 0
+
+    def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None) -> RandGANAugment:
+        super().set_random_state(seed, state)
+        self._seeded_in_pid = os.getpid()  # seeded in this process: no automatic worker reseed
+        return self
 
     def randomize(self, data: Any = None) -> None:
         reseed_in_new_worker(self)
@@ -180,6 +187,7 @@ class RandGANAugmentd(RandomizableTransform, MapTransform):
     def set_random_state(self, seed: int | None = None, state: np.random.RandomState | None = None) -> RandGANAugmentd:
         super().set_random_state(seed, state)
         self.array.set_random_state(seed, state)
+        self._seeded_in_pid = os.getpid()  # seeded in this process: no automatic worker reseed
         return self
 
     def __call__(self, data: Mapping[Hashable, Any]) -> dict[Hashable, Any]:
