@@ -386,3 +386,28 @@ def test_lesion_copy_paste_replays_from_json_and_passes_other_targets(tmp_path):
     assert set(replay["transforms"][0]["params"]) <= {"index", "seed", "shape"}
     again = A.ReplayCompose.replay(replay, image=image, mask=mask, bboxes=[[1, 2, 3, 4]], classes=[0])
     assert np.array_equal(again["image"], first["image"]) and np.allclose(np.asarray(again["bboxes"]).reshape(-1, 4), [[1, 2, 3, 4]])
+
+
+def test_serialised_pipeline_with_every_target_type_round_trips(tiny_pix2pix_dir):
+    import json
+
+    import gan_augment  # noqa: F401  (registers GANAugment for from_dict)
+
+    pipeline = A.Compose(
+        [A.HorizontalFlip(p=0.5), GANAugment(str(tiny_pix2pix_dir), p=0.9, device="cpu", label_key="y")], seed=5,
+        bbox_params=A.BboxParams(format="pascal_voc", label_fields=["classes"]),
+        keypoint_params=A.KeypointParams(format="xy"), additional_targets={"image2": "image", "mask2": "mask"},
+    )
+    restored = A.from_dict(json.loads(json.dumps(A.to_dict(pipeline))))
+    restored.set_random_seed(5)
+    assert A.to_dict(restored) == A.to_dict(pipeline)
+    data = dict(
+        image=np.zeros((40, 40, 3), np.uint8), mask=disk_mask(40, 40, cx=12, r=6), image2=np.full((40, 40, 3), 9, np.uint8),
+        mask2=disk_mask(40, 40, cx=30, r=4), masks=[disk_mask(40, 40, r=3)], bboxes=[[2, 3, 20, 30]], classes=[1],
+        keypoints=[(5.0, 6.0)], y=3,
+    )
+    for _ in range(3):
+        a, b = pipeline(**data), restored(**data)
+        for key in data:
+            assert np.array_equal(np.asarray(a[key], dtype=object if key == "masks" else None), np.asarray(b[key], dtype=object if key == "masks" else None)), key
+        assert a["y"] == 3  # an unconditional model leaves the label alone
