@@ -139,3 +139,15 @@ def test_class_conditional_generator_sets_the_label_or_refuses():
     assert RandomGANAugment(progan, p=0.0, label=1)({"image": image, "label": 0})["label"] == 0
     with pytest.raises(ValueError, match="label must change too"):
         RandomGANAugment(progan, p=1.0, label=1)(image)
+
+
+def test_lesion_copy_paste_lets_boxes_and_keypoints_through():
+    from gan_augment.copy_paste import LesionBank
+    from gan_augment.transforms.torchvision import RandomLesionCopyPaste
+
+    bank = LesionBank([torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(0))], [torch.from_numpy(disk_mask(32, 32)).float()])
+    image, mask = sample(40, 40)
+    boxes = tv_tensors.BoundingBoxes(torch.tensor([[2, 3, 20, 30]]), format="XYXY", canvas_size=(40, 40))
+    points = tv_tensors.KeyPoints(torch.tensor([[4.0, 5.0]]), canvas_size=(40, 40))
+    out = RandomLesionCopyPaste(bank, p=1.0)({"image": image, "mask": mask, "boxes": boxes, "points": points})
+    assert out["boxes"] is boxes and out["points"] is points and not torch.equal(out["image"], image)
