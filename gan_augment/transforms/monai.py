@@ -74,6 +74,8 @@ class RandGANAugment(RandomizableTransform):
     and floats above 1, as ``LoadImaged`` gives for 8-bit files, are 0-255; other floats
     0-1), or explicitly ``(0, 1)`` / ``(0, 255)``; uint8 images are always 0-255.
     Under a plain torch DataLoader each worker reseeds itself (different draws per worker).
+    With ``label`` and a class-conditional generator this array version returns only the
+    image: the caller sets the sample's class (:class:`RandGANAugmentd` does, via ``class_key``).
     """
 
     backend: ClassVar[list[TransformBackends]] = [TransformBackends.TORCH, TransformBackends.NUMPY]
