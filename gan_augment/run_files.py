@@ -71,41 +71,59 @@ class FolderLockedError(RuntimeError):
     """Another live process holds the folder's lock."""
 
 
+def _create_with_pid(lock: Path) -> bool:
+    """Create ``lock`` holding this pid, atomically (never visible empty); False if it exists."""
+    tmp = lock.with_name(f"{lock.name}.tmp-{os.getpid()}")
+    tmp.write_text(f"{os.getpid()}\n")
+    try:
+        os.link(tmp, lock)  # atomic and exclusive, like O_CREAT | O_EXCL, with the content in place
+        return True
+    except FileExistsError:
+        return False
+    except OSError:  # a file system without hard links: O_CREAT | O_EXCL, then the pid
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"{os.getpid()}\n")
+        return True
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _lock_owner(lock: Path) -> int:
+    try:
+        return int(lock.read_text().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
 @contextmanager
 def exclusive_lock(folder: str | os.PathLike, what: str, name: str = ".lock") -> Iterator[Path]:
-    """Hold ``folder/name`` (created with O_CREAT | O_EXCL, holding this pid) for the block.
+    """Hold ``folder/name`` (created exclusively, holding this pid) for the block.
 
     A lock whose process is dead is taken over; one held by a live process raises
     :class:`FolderLockedError` naming it and ``what`` is running there.
     """
     lock = Path(folder) / name
-    for _ in range(3):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            try:
-                owner = int(lock.read_text().strip() or 0)
-            except (OSError, ValueError):
-                owner = 0
-            if owner and owner != os.getpid() and pid_alive(owner):
-                raise FolderLockedError(
-                    f"{Path(folder)} is in use: process {owner} is running {what} there ({lock}); "
-                    "wait for it to finish or use another folder"
-                ) from None
-            if owner == os.getpid():
-                raise FolderLockedError(f"{Path(folder)} is already locked by this process ({what})") from None
-            lock.unlink(missing_ok=True)  # stale: its process is gone
-            continue
-        with os.fdopen(fd, "w") as fh:
-            fh.write(f"{os.getpid()}\n")
-        break
+    for _ in range(5):
+        if _create_with_pid(lock):
+            break
+        owner = _lock_owner(lock)
+        if owner == os.getpid():
+            raise FolderLockedError(f"{Path(folder)} is already locked by this process ({what})")
+        if owner and pid_alive(owner):
+            raise FolderLockedError(
+                f"{Path(folder)} is in use: process {owner} is running {what} there ({lock}); "
+                "wait for it to finish or use another folder"
+            )
+        if _lock_owner(lock) == owner:  # still the same stale lock: take it over
+            lock.unlink(missing_ok=True)
     else:
         raise FolderLockedError(f"could not lock {lock}")
     try:
         yield lock
     finally:
-        try:
-            if int(lock.read_text().strip() or 0) == os.getpid():
-                lock.unlink()
-        except (OSError, ValueError):
-            pass
+        if _lock_owner(lock) == os.getpid():
+            lock.unlink(missing_ok=True)
