@@ -15,7 +15,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-
 MIN_IMAGE_SIZE = 4
 MAX_IMAGE_SIZE = 4096
 """Image sizes (pixels per side) accepted anywhere a model or data size is set: checked up

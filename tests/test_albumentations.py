@@ -401,11 +401,11 @@ def test_serialised_pipeline_with_every_target_type_round_trips(tiny_pix2pix_dir
     restored = A.from_dict(json.loads(json.dumps(A.to_dict(pipeline))))
     restored.set_random_seed(5)
     assert A.to_dict(restored) == A.to_dict(pipeline)
-    data = dict(
-        image=np.zeros((40, 40, 3), np.uint8), mask=disk_mask(40, 40, cx=12, r=6), image2=np.full((40, 40, 3), 9, np.uint8),
-        mask2=disk_mask(40, 40, cx=30, r=4), masks=[disk_mask(40, 40, r=3)], bboxes=[[2, 3, 20, 30]], classes=[1],
-        keypoints=[(5.0, 6.0)], y=3,
-    )
+    data = {
+        "image": np.zeros((40, 40, 3), np.uint8), "mask": disk_mask(40, 40, cx=12, r=6), "image2": np.full((40, 40, 3), 9, np.uint8),
+        "mask2": disk_mask(40, 40, cx=30, r=4), "masks": [disk_mask(40, 40, r=3)], "bboxes": [[2, 3, 20, 30]], "classes": [1],
+        "keypoints": [(5.0, 6.0)], "y": 3,
+    }
     for _ in range(3):
         a, b = pipeline(**data), restored(**data)
         for key in data:

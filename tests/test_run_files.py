@@ -46,9 +46,8 @@ def test_only_temporaries_of_dead_writers_are_removed(tmp_path):
 def test_lock_is_exclusive_released_and_taken_over_when_stale(tmp_path):
     with exclusive_lock(tmp_path, "job") as lock:
         assert lock.read_text().strip() == str(os.getpid())
-        with pytest.raises(FolderLockedError, match="already locked by this process"):
-            with exclusive_lock(tmp_path, "job"):
-                pass
+        with pytest.raises(FolderLockedError, match="already locked by this process"), exclusive_lock(tmp_path, "job"):
+            pass
     assert not lock.exists()
     lock.write_text(f"{_dead_pid()}\n")  # a killed holder
     with exclusive_lock(tmp_path, "job"):

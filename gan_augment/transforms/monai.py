@@ -11,7 +11,7 @@ is kept); masks (1, H, W) or (H, W).
 from __future__ import annotations
 
 import os
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -35,7 +35,6 @@ from gan_augment.transforms._core import (
     new_mask_like,
     synthesize,
 )
-
 
 ValueRange = tuple[float, float] | str
 
