@@ -14,10 +14,10 @@ from gan_augment.train_data import EpochSampler, GANTrainingView
 from gan_augment.training import CHECKPOINT_NAME, TrainConfig, fit, make_recipe, make_training_data, seed_everything
 
 
-def tiny_run(name, out, *, steps=4, resume=False, max_session_steps=None, seed=0):
+def tiny_run(name, out, *, steps=4, resume=False, max_session_steps=None, seed=0, overrides=None):
     spec = get_spec(name)
     seed_everything(seed)
-    recipe = make_recipe(name, spec.tiny_image_size, {**spec.tiny_generator_config, **spec.tiny_hparams})
+    recipe = make_recipe(name, spec.tiny_image_size, {**spec.tiny_generator_config, **spec.tiny_hparams, **(overrides or {})})
     view = make_training_data(name, bundled_sample(), spec.tiny_image_size, seed)
     config = TrainConfig(
         out_dir=str(out), steps=steps, batch_size=2, seed=seed, num_workers=0, log_every=1,
@@ -59,6 +59,43 @@ def test_resume_continues_exactly(name, tmp_path):
         for idx, state in a["optimizers"][opt]["state"].items():
             for key, value in state.items():
                 assert torch.equal(value, b["optimizers"][opt]["state"][idx][key])
+
+
+# pix2pix with the realism recipe: a noise input, the projected discriminator, EMA, mode seeking
+PROJECTED_PIX2PIX = {
+    "style_dim": 8, "w_dim": 8, "dropout": 0.0, "norm": "instance", "upsample": "resize",
+    "discriminator": "projected", "feature_input_size": 32, "d_width": 8, "gan_mode": "hinge",
+    "lambda_l1": 0.0, "lambda_ms": 1.0, "ema_half_life_images": 100.0, "diffaugment": "color,translation",
+}
+
+
+def test_pix2pix_projected_recipe_resumes_exactly_and_exports_the_ema(tmp_path):
+    _, straight = tiny_run("pix2pix", tmp_path / "straight", steps=4, overrides=PROJECTED_PIX2PIX)
+    tiny_run("pix2pix", tmp_path / "split", steps=4, max_session_steps=2, overrides=PROJECTED_PIX2PIX)
+    _, second = tiny_run("pix2pix", tmp_path / "split", steps=4, resume=True, overrides=PROJECTED_PIX2PIX)
+    assert second.finished and "G_ms" in second.last_losses
+    a = load_checkpoint(tmp_path / "straight" / CHECKPOINT_NAME)["recipe"]
+    b = load_checkpoint(tmp_path / "split" / CHECKPOINT_NAME)["recipe"]
+    assert set(a["networks"]) == {"G", "G_train", "D"} and a["images_seen"] == b["images_seen"] == 8
+    for net in a["networks"]:
+        for key, value in a["networks"][net].items():
+            assert torch.equal(value, b["networks"][net][key]), f"{net}.{key} differs after resume"
+    assert not any("features" in k for k in a["networks"]["D"]), "the frozen backbone must not be saved"
+    from gan_augment.hub import from_pretrained
+
+    synth = from_pretrained(tmp_path / "straight" / "pretrained", device="cpu")
+    masks = torch.zeros(2, 1, 32, 32)
+    masks[:, :, 8:24, 8:24] = 1
+    one, again, other = (synth.translate(masks=masks, seed=s) for s in (1, 1, 2))
+    assert torch.equal(one, again) and not torch.equal(one, other)
+
+
+def test_pix2pix_mode_seeking_needs_a_noise_input():
+    spec = get_spec("pix2pix")
+    with pytest.raises(ValueError, match="style_dim"):
+        make_recipe("pix2pix", 32, {**spec.tiny_generator_config, **spec.tiny_hparams, "lambda_ms": 1.0})
+    with pytest.raises(ValueError, match="discriminator must be"):
+        make_recipe("pix2pix", 32, {**spec.tiny_generator_config, **spec.tiny_hparams, "discriminator": "nope"})
 
 
 def test_existing_run_needs_resume(tmp_path):

@@ -31,6 +31,7 @@ from torch.utils.data import Dataset
 from gan_augment.diffaugment import diff_augment
 from gan_augment.functional import from_model_range, resize_images, seeded, to_model_range
 from gan_augment.lesion_box import DEFAULT_MARGIN, crop_resize, dilate, lesion_box
+from gan_augment.losses import mode_seeking_loss
 from gan_augment.models._blocks import set_requires_grad
 from gan_augment.registry import ModelSpec, register
 from gan_augment.training import Recipe
@@ -348,16 +349,9 @@ class InpaintRecipe(Recipe):
             total = total + hp.lambda_ring * loss_ring
             losses["G_ring"] = loss_ring.detach()
         if hp.lambda_ms > 0 and n >= 2 * half:
-            r = region[:half]
-            image_gap = ((fake[:half] - fake[half : 2 * half]).abs() * r).sum() / (3 * r.sum()).clamp_min(1.0)
-            z_gap = (z[:half] - z[half : 2 * half]).abs().mean()
-            # Mao et al.'s reciprocal form, capped: no push once the ratio reaches ms_tau, and a
-            # gradient that grows as 1 / ratio^2 while the noise is ignored (a linear term was too
-            # weak to stop the generator ignoring its noise: ratio 0.03 after 8k images, measured).
-            ratio = torch.clamp(image_gap / z_gap, max=hp.ms_tau)
-            # below 1e-3 the denominator's value is held at 1e-3 (no division blow-up) while its
-            # gradient still pushes the ratio up (a clamp there would have none)
-            loss_ms = hp.ms_tau / (ratio + torch.relu(1e-3 - ratio).detach())
+            loss_ms = mode_seeking_loss(
+                fake[:half], fake[half : 2 * half], z[:half], z[half : 2 * half], hp.ms_tau, weight=region[:half]
+            )
             total = total + hp.lambda_ms * loss_ms
             losses["G_ms"] = loss_ms.detach()
         total.backward()

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from gan_augment.diffaugment import diff_augment
 from gan_augment.functional import from_model_range
-from gan_augment.losses import adversarial_loss
+from gan_augment.losses import adversarial_loss, mode_seeking_loss
 from gan_augment.models._blocks import PatchDiscriminator, init_gan_weights, norm_layer, set_requires_grad
 from gan_augment.registry import ModelSpec, register
 from gan_augment.training import Recipe
@@ -35,6 +35,13 @@ class UNetGenerator(nn.Module):
     (Sec. 3.3) at any batch size. ``upsample="resize"`` replaces each transposed
     convolution by nearest 2x upsampling + 3x3 convolution, which avoids checkerboard
     artefacts (Odena et al., Distill 2016); the default is the paper's ``"transpose"``.
+
+    ``style_dim > 0`` adds a noise input the generator cannot drop as it drops dropout
+    (Isola et al. Sec. 3.1 note that pix2pix ignores its noise): ``z`` (drawn inside
+    ``forward`` when not given, so ``seeded`` reproduces it) goes through a 2-layer mapping
+    to a style ``w`` that is concatenated at the bottleneck and scales and shifts every
+    decoder normalisation (adaptive instance normalisation with ``norm="instance"``; Huang &
+    Belongie 2017, StyleGAN). Use ``dropout=0`` with it.
     """
 
     def __init__(
@@ -46,6 +53,8 @@ class UNetGenerator(nn.Module):
         norm: str = "batch",
         dropout: float = 0.5,
         upsample: str = "transpose",
+        style_dim: int = 0,
+        w_dim: int = 128,
     ) -> None:
         super().__init__()
         if num_downs < 2:
@@ -69,10 +78,16 @@ class UNetGenerator(nn.Module):
             if not (outermost or innermost):
                 layers.append(make_norm(width))
             self.down.append(nn.Sequential(*layers))
+        self.style_dim = style_dim
+        if style_dim:
+            self.mapping = nn.Sequential(
+                nn.Linear(style_dim, w_dim), nn.LeakyReLU(0.2, True), nn.Linear(w_dim, w_dim), nn.LeakyReLU(0.2, True)
+            )
+            self.modulation = nn.ModuleList(nn.Linear(w_dim, 2 * widths[i - 1]) for i in reversed(range(1, num_downs)))
         self.up = nn.ModuleList()
         for i in reversed(range(num_downs)):
             innermost, outermost = i == num_downs - 1, i == 0
-            in_width = widths[i] if innermost else 2 * widths[i]
+            in_width = (widths[i] + (w_dim if style_dim else 0)) if innermost else 2 * widths[i]
             layers = [nn.ReLU(True)]
             if outermost:
                 layers += [*up(in_width, out_channels, True), nn.Tanh()]
@@ -83,8 +98,15 @@ class UNetGenerator(nn.Module):
             self.up.append(nn.Sequential(*layers))
         self.num_downs = num_downs
         init_gan_weights(self)
+        if style_dim and not any(p.is_meta for p in self.parameters()):
+            for m in self.mapping:  # PyTorch's default init: a mapping at std 0.02 would mute z
+                if isinstance(m, nn.Linear):
+                    m.reset_parameters()
+            for m in self.modulation:  # start as the identity: plain normalisation
+                nn.init.zeros_(m.weight)
+                nn.init.zeros_(m.bias)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, z: Tensor | None = None) -> Tensor:
         size = 2**self.num_downs
         if x.shape[-1] % size or x.shape[-2] % size:
             raise ValueError(f"input height and width must be multiples of {size}, got {tuple(x.shape[-2:])}")
@@ -92,16 +114,36 @@ class UNetGenerator(nn.Module):
         for layer in self.down:
             x = layer(x)
             skips.append(x)
-        x = self.up[0](skips.pop())
-        for layer in self.up[1:]:
+        if not self.style_dim:
+            x = self.up[0](skips.pop())
+            for layer in self.up[1:]:
+                x = layer(torch.cat([x, skips.pop()], dim=1))
+            return x
+        if z is None:
+            z = torch.randn(x.shape[0], self.style_dim, device=x.device)
+        w = self.mapping(z)
+        inner = skips.pop()
+        x = self.up[0](torch.cat([inner, w[:, :, None, None].expand(-1, -1, *inner.shape[-2:])], dim=1))
+        for i, layer in enumerate(self.up[1:]):
+            x = self._modulate(x, w, i)
             x = layer(torch.cat([x, skips.pop()], dim=1))
         return x
+
+    def _modulate(self, x: Tensor, w: Tensor, i: int) -> Tensor:
+        gamma, beta = self.modulation[i](w)[:, :, None, None].chunk(2, dim=1)
+        return x * (1 + gamma) + beta
 
 
 @dataclass
 class Pix2PixHParams:
     """Paper defaults: lambda_L1 = 100, Adam lr 2e-4, beta1 0.5, linear decay over the
-    second half, 70x70 PatchGAN (3 layers), vanilla cGAN loss, D loss halved."""
+    second half, 70x70 PatchGAN (3 layers), vanilla cGAN loss, D loss halved.
+
+    ``discriminator="projected"`` trains against the projected discriminator instead (Sauer
+    et al. 2021; frozen EfficientNet-``backbone`` features, random projections, mask-
+    conditioned per-scale heads; use ``gan_mode=hinge``, ``beta1=0``, ``beta2=0.99``);
+    ``ema_half_life_images > 0`` keeps an EMA generator (exported as ``G``);
+    ``lambda_ms > 0`` adds the capped mode-seeking term (generators with ``style_dim``)."""
 
     ndf: int = 64
     d_layers: int = 3
@@ -113,69 +155,143 @@ class Pix2PixHParams:
     beta2: float = 0.999
     lr_decay_start: float = 0.5
     diffaugment: str = ""
+    discriminator: str = "patch"
+    backbone: int = 1
+    feature_input_size: int = 128
+    d_width: int = 64
+    projection_seed: int = 0
+    ema_half_life_images: float = 0.0
+    lambda_ms: float = 0.0
+    ms_tau: float = 0.25
+
+
+DISCRIMINATORS = ("patch", "projected")
 
 
 class Pix2PixRecipe(Recipe):
-    """Conditional GAN on (mask, image) pairs: D sees the mask concatenated with the image."""
+    """Conditional GAN on (mask, image) pairs: D sees the mask with the image (the
+    PatchGAN concatenated, the projected discriminator at each feature scale)."""
 
     architecture = "pix2pix"
 
     def __init__(self, generator: UNetGenerator, generator_config: dict[str, Any], hparams: Pix2PixHParams, image_size: int):
         super().__init__(generator, generator_config, hparams, image_size)
-        in_ch = generator_config.get("in_channels", 1) + generator_config.get("out_channels", 3)
-        self.discriminator = PatchDiscriminator(in_ch, hparams.ndf, hparams.d_layers, hparams.d_norm)
-        init_gan_weights(self.discriminator)
-        betas = (hparams.beta1, hparams.beta2)
-        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=hparams.lr, betas=betas)
-        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=hparams.lr, betas=betas)
+        hp = hparams
+        if hp.discriminator not in DISCRIMINATORS:
+            raise ValueError(f"discriminator must be one of {DISCRIMINATORS}, got {hp.discriminator!r}")
+        if hp.lambda_ms > 0 and not getattr(generator, "style_dim", 0):
+            raise ValueError("lambda_ms needs a generator with a noise input: set style_dim (e.g. --set style_dim=64)")
+        if hp.discriminator == "projected":
+            from gan_augment.models.projected import ProjectedDiscriminator  # training only
+
+            self.discriminator: nn.Module = ProjectedDiscriminator(
+                condition_channels=generator_config.get("in_channels", 1),
+                backbone=hp.backbone,
+                feature_input_size=hp.feature_input_size,
+                d_width=hp.d_width,
+                projection_seed=hp.projection_seed,
+            )
+            trainable = self.discriminator.heads
+        else:
+            in_ch = generator_config.get("in_channels", 1) + generator_config.get("out_channels", 3)
+            self.discriminator = PatchDiscriminator(in_ch, hp.ndf, hp.d_layers, hp.d_norm)
+            init_gan_weights(self.discriminator)
+            trainable = self.discriminator
+        self._trainable_d = trainable
+        self.ema = None
+        if hp.ema_half_life_images > 0:
+            from gan_augment.ema import EMA
+
+            self.ema = EMA(generator, hp.ema_half_life_images)
+        self.images_seen = 0
+        betas, lr = (float(hp.beta1), float(hp.beta2)), float(hp.lr)  # `--set beta1=0` arrives as an int
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=lr, betas=betas)
+        self.opt_d = torch.optim.Adam([p for p in self.discriminator.parameters() if p.requires_grad], lr=lr, betas=betas)
 
     def networks(self) -> dict[str, nn.Module]:
+        if self.ema is not None:
+            return {"G": self.ema.module, "G_train": self.generator, "D": self.discriminator}
         return {"G": self.generator, "D": self.discriminator}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"G": self.opt_g, "D": self.opt_d}
 
-    def _d(self, condition: Tensor, image: Tensor) -> Tensor:
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        return {**state, "images_seen": self.images_seen} if self.ema is not None else state
+
+    def load_state_dict(self, state: Any) -> None:
+        super().load_state_dict(state)
+        self.images_seen = int(state.get("images_seen", 0))
+
+    def _d(self, condition: Tensor, image: Tensor) -> list[Tensor]:
+        """Discriminator logits (one map per scale) for ``image`` given the mask ``condition``."""
         pair = torch.cat([condition, image], dim=1)
         if self.hparams.diffaugment:  # same geometry for mask and image; colour on the image only
             pair = diff_augment(pair, self.hparams.diffaugment, color_channels=slice(condition.shape[1], None))
-        return self.discriminator(pair)
+        if self.hparams.discriminator == "projected":
+            c = condition.shape[1]
+            return self.discriminator(pair[:, c:], (pair[:, :c] + 1) / 2)
+        return [self.discriminator(pair)]
+
+    def _adv(self, logits: list[Tensor], real: bool, for_d: bool) -> Tensor:
+        return torch.stack([adversarial_loss(x, real, self.hparams.gan_mode, for_discriminator=for_d) for x in logits]).sum()
 
     def train_step(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        hp = self.hparams
+        hp, g = self.hparams, self.generator
         condition, real = mask_condition(batch["mask"]), batch["image"]
+        n = real.shape[0]
+        z = None
+        if g.style_dim:  # the first half of the conditions twice: the pair the mode-seeking term compares
+            half = max(n // 2, 1)
+            fake_condition = torch.cat([condition[:half], condition[:half]])[:n]
+            paired_real = torch.cat([real[:half], real[:half]])[:n]
+            z = torch.randn(fake_condition.shape[0], g.style_dim, device=real.device)
+        else:
+            fake_condition, paired_real = condition, real
         with self.autocast():
-            fake = self.generator(condition)
+            fake = g(fake_condition, z) if z is not None else g(fake_condition)
 
-        set_requires_grad(self.discriminator, True)
+        set_requires_grad(self._trainable_d, True)
         self.opt_d.zero_grad(set_to_none=True)
         with self.autocast():
-            loss_d_fake = adversarial_loss(self._d(condition, fake.detach()), False, hp.gan_mode, for_discriminator=True)
-            loss_d_real = adversarial_loss(self._d(condition, real), True, hp.gan_mode, for_discriminator=True)
+            loss_d_fake = self._adv(self._d(fake_condition, fake.detach()), False, True)
+            loss_d_real = self._adv(self._d(condition, real), True, True)
             loss_d = 0.5 * (loss_d_fake + loss_d_real)
         loss_d.backward()
         self.opt_d.step()
 
-        set_requires_grad(self.discriminator, False)
+        set_requires_grad(self._trainable_d, False)
         self.opt_g.zero_grad(set_to_none=True)
         with self.autocast():
-            loss_g_gan = adversarial_loss(self._d(condition, fake), True, hp.gan_mode, for_discriminator=False)
-        loss_g_l1 = F.l1_loss(fake.float(), real) * hp.lambda_l1
-        (loss_g_gan + loss_g_l1).backward()
+            loss_g_gan = self._adv(self._d(fake_condition, fake), True, False)
+        fake = fake.float()
+        losses = {"D_real": loss_d_real.detach(), "D_fake": loss_d_fake.detach(), "G_gan": loss_g_gan.detach()}
+        total = loss_g_gan
+        if hp.lambda_l1 > 0:
+            loss_g_l1 = F.l1_loss(fake, paired_real) * hp.lambda_l1
+            total = total + loss_g_l1
+            losses["G_L1"] = loss_g_l1.detach()
+        if z is not None and hp.lambda_ms > 0 and n >= 2 * half:
+            loss_ms = mode_seeking_loss(fake[:half], fake[half : 2 * half], z[:half], z[half : 2 * half], hp.ms_tau)
+            total = total + hp.lambda_ms * loss_ms
+            losses["G_ms"] = loss_ms.detach()
+        total.backward()
         self.opt_g.step()
-        return {
-            "D_real": loss_d_real.detach(),
-            "D_fake": loss_d_fake.detach(),
-            "G_gan": loss_g_gan.detach(),
-            "G_L1": loss_g_l1.detach(),
-        }
+        if self.ema is not None:
+            self.images_seen += n
+            self.ema.update(g, n, self.images_seen)
+        return losses
 
     def preview(self, batch: dict[str, Tensor]) -> list[Tensor]:
         from gan_augment.functional import seeded
 
-        with seeded(0, self.device):
-            fake = self.generator(mask_condition(batch["mask"])).float()
-        return [batch["mask"], from_model_range(batch["image"]), from_model_range(fake)]
+        g = self.ema.module if self.ema is not None else self.generator
+        columns = [batch["mask"], from_model_range(batch["image"])]
+        for s in range(3 if g.style_dim else 1):
+            with seeded(s, self.device):
+                columns.append(from_model_range(g(mask_condition(batch["mask"])).float()))
+        return columns
 
 
 def unet_depth_for_size(size: int) -> dict[str, int]:
