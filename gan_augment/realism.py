@@ -28,6 +28,8 @@ Protocol (what :func:`evaluate` does, exactly):
    next to the mean pairwise distance between different real images of B; and the mean over
    pixels of the per-pixel std across a candidate's outputs for different masks ("the same
    artifact everywhere" shows as a low value), next to the same for real B.
+6. **Checkerboard spectrum** (whole view): :func:`gan_augment.metrics.upsampling_peaks` of
+   the candidate's outputs next to real B's; a peak above real B's is an upsampling artifact.
 
 A candidate is any callable ``synthesize(images N3HW [0, 1], masks N1HW {0, 1}, seed) -> N3HW
 [0, 1]``; it is called on batches of 32 with ``seed + batch index``. Offered here:
@@ -53,7 +55,7 @@ from gan_augment.c2st import cnn_c2st, linear_c2st
 from gan_augment.data import DermDataset
 from gan_augment.evaluation import load_pairs
 from gan_augment.lesion_box import DEFAULT_MARGIN, lesion_crops
-from gan_augment.metrics import FeatureExtractor, kid
+from gan_augment.metrics import FeatureExtractor, kid, upsampling_peaks
 from gan_augment.realism_report import markdown_report, write_report
 from gan_augment.synthesizer import Synthesizer
 from gan_augment.visualize import grid_image
@@ -293,6 +295,7 @@ def evaluate(
         "between_image_distance": _mean_pairwise_cosine_distance(f_whole_b),
         "pixel_std": _pixel_std(images_b),
     }
+    reference["spectrum"] = upsampling_peaks(images_b)
 
     results: dict[str, Any] = {}
     crops = "crop" in views
@@ -315,6 +318,7 @@ def evaluate(
         div["within_mask_ratio"] = _ratio(div["within_mask_distance"], reference["diversity"]["between_image_distance"])
         div["pixel_std_ratio"] = _ratio(div["pixel_std"], reference["diversity"]["pixel_std"])
         entry["diversity"] = div
+        entry["spectrum"] = upsampling_peaks(synthetic)
         # How much the candidate changed its own input inside the lesion mask (mean absolute
         # difference, [0, 1] scale): an editor that returns its input unchanged would score
         # like real A vs real B, so the report shows this next to the C2STs.

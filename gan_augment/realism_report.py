@@ -40,7 +40,8 @@ def markdown_report(result: dict[str, Any]) -> str:
         + f" ({d['n_heldout']} items). Unpaired split (seed {d['split_seed']}): candidates synthesise on the "
         f"{d['n_a']} pairs of half A and are compared with the {d['n_b']} real images of half B; the reference "
         f"compares real A with real B ({d['dropped_empty_masks']} items dropped: empty mask after the crop). "
-        f"{s['size']} px; {s['resize']}. Crops: lesion box + {int(100 * s['crop_margin'])} % margin, resized to {s['size']} px.",
+        f"{s['size']} px; {s['resize']}."
+        + (f" Crops: lesion box + {int(100 * s['crop_margin'])} % margin, resized to {s['size']} px." if "crop" in views else ""),
         "",
         "| " + " | ".join(head) + " |",
         "|" + "---|" * len(head),
@@ -82,6 +83,12 @@ def markdown_report(result: dict[str, Any]) -> str:
             "- Diversity caveat: models that keep the background (copy-paste, inpainting) share everything outside the "
             "mask across seeds, so their within-mask distance and pixel std are not comparable with whole-image generators'."
         ),
+        *([
+            "- Checkerboard spectrum (`metrics.upsampling_peaks`, whole images: largest log10 ratio of the mean power "
+            "at the frequencies stride-2 upsampling leaves, to the median of their neighbourhood; above real B's = "
+            f"an upsampling artifact): real B {ref['spectrum']['peak']:.2f}, "
+            + ", ".join(f"{n} {e['spectrum']['peak']:.2f}" for n, e in result["candidates"].items() if "spectrum" in e)
+        ] if "spectrum" in ref else []),
         f"- Wall time: {result['seconds']:.0f} s.",
     ]
     return "\n".join(lines) + "\n"
@@ -96,8 +103,9 @@ def write_report(result: dict[str, Any], out_dir: str | os.PathLike) -> dict[str
     data["grid"] = paths["grid"].name
     paths["json"].write_text(json.dumps(data, indent=2) + "\n")
     caption = (
-        "\nSamples (`grid.png`), columns: " + " | ".join(result.get("grid_titles", [])) + ". Top rows whole images, "
-        "bottom rows lesion crops. Real B and the candidates' outputs in one row are unrelated (unpaired); "
+        "\nSamples (`grid.png`), columns: " + " | ".join(result.get("grid_titles", [])) + ". "
+        + ("Top rows whole images, bottom rows lesion crops. " if "crop" in result["settings"]["views"] else "Whole images. ")
+        + "Real B and the candidates' outputs in one row are unrelated (unpaired); "
         "each candidate's output was made for the mask A in its row.\n\n![samples](grid.png)\n"
     )
     paths["markdown"].write_text(markdown_report(result) + caption)
@@ -123,6 +131,8 @@ def merge_results(base: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]
         if abs(a - b) > 1e-6:
             raise ValueError(f"cannot merge realism results: the real-vs-real KID of the {view} view differs ({a} vs {b})")
     merged = {**base, "candidates": {**base["candidates"], **other["candidates"]}}
+    if "spectrum" not in base["reference"] and "spectrum" in other["reference"]:  # base from before spectra
+        merged["reference"] = {**base["reference"], "spectrum": other["reference"]["spectrum"]}
     merged["grid_png"] = other["grid_png"]  # the newest run's samples (the base's grid is on disk only)
     merged["grid_titles"] = other.get("grid_titles", [])
     merged["seconds"] = base.get("seconds", 0.0) + other.get("seconds", 0.0)
@@ -151,6 +161,12 @@ def card_evaluation(results: list[dict[str, Any]], candidate: str, *, baselines:
                         f"CNN C2ST {_pm(row['cnn_c2st'])} (reference {_pm(ref['cnn_c2st'])})"
                     ),
                 })
+        spectrum = result["candidates"][candidate].get("spectrum")
+        if spectrum and "spectrum" in result["reference"]:
+            rows.append({
+                "name": f"{where}, checkerboard spectrum peak: {candidate}",
+                "value": f"{spectrum['peak']:.2f} (real images {result['reference']['spectrum']['peak']:.2f}; above real = upsampling artifact)",
+            })
         dv = result["candidates"][candidate].get("diversity")
         if dv:
             rows.append({
@@ -164,9 +180,10 @@ def card_evaluation(results: list[dict[str, Any]], candidate: str, *, baselines:
     return {
         "description": (
             "Realism report (`gan-augment evaluate`, module `gan_augment.realism`): unpaired held-out halves A/B "
-            f"(the model synthesises on A's image+mask pairs and is compared with B's real images), {first['size']} px, "
-            "whole images and lesion crops (lesion box + 25 % margin). KID on EfficientNet-Lite0 features (never used "
-            "in training; the discriminator used Lite1) as excess over the real-vs-real KID; C2ST = held-out accuracy "
+            "(an image-to-image model synthesises on A's image+mask pairs, a noise model draws one sample per item of A "
+            f"with classes from the held-out labels; outputs are compared with B's real images), {first['size']} px, "
+            f"views: {', '.join(first['views'])} (crop = lesion box + 25 % margin). KID on EfficientNet-Lite0 features (never used "
+            "in training: projected discriminators use Lite1) as excess over the real-vs-real KID; C2ST = held-out accuracy "
             "of a classifier telling synthetic from real (0.5 = indistinguishable): linear probe on Lite0 features and a "
             "small CNN from scratch on pixels, 5-fold CV."
         ),
