@@ -290,9 +290,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         bank = LesionBank.from_dataset(bank_set, max_items=args.bank_items, seed=args.seed)
         for b in pasting:
             candidates[b] = copy_paste_candidate(bank, harmonize=b == "copy-paste-harmonized")
+    training = None
+    if args.train_data:
+        training = open_dataset(args.train_data, args.train_split)
+        shared = {r.image.resolve() for r in training.records} & {r.image.resolve() for r in heldout.records}
+        if shared:
+            raise SystemExit(f"--train-data shares {len(shared)} images with the held-out set: name the models' training split")
     result = evaluate(
         candidates, heldout, size=args.size, max_items=args.max_items, seed=args.seed, views=views,
-        extractor=FeatureExtractor(device), progress=not args.quiet,
+        extractor=FeatureExtractor(device), progress=not args.quiet, training=training, max_training=args.max_training,
     )
     result["data"].update(path=str(args.data), split=split)
     if pasting:
@@ -417,6 +423,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("models", nargs="+", metavar="MODEL", help="pretrained name or folder (gan-augment pretrained); 'none' for baselines only")
     ev.add_argument("--data", required=True, help="held-out data in an official layout (with lesion masks)")
+    ev.add_argument("--train-data", default=None, metavar="PATH", help="the models' training data: adds a memorization check (nearest training image per output)")
+    ev.add_argument("--train-split", default="training")
+    ev.add_argument("--max-training", type=int, default=2000, help="random training images searched for the nearest one")
     ev.add_argument("--split", default=None, choices=["validation", "test", "training"],
                     help="held-out split (default: validation; test for HAM10000); training only for models not trained on it")
     ev.add_argument("--size", type=int, default=128)

@@ -55,6 +55,7 @@ from gan_augment.c2st import cnn_c2st, linear_c2st
 from gan_augment.data import DermDataset
 from gan_augment.evaluation import load_pairs
 from gan_augment.lesion_box import DEFAULT_MARGIN, lesion_crops
+from gan_augment.memorization import memorization
 from gan_augment.metrics import FeatureExtractor, kid, upsampling_peaks
 from gan_augment.realism_report import markdown_report, write_report
 from gan_augment.synthesizer import Synthesizer
@@ -263,6 +264,8 @@ def evaluate(
     views: Sequence[str] = VIEWS,
     extractor: Callable[[Any], Tensor] | None = None,
     progress: bool = True,
+    training: DermDataset | None = None,
+    max_training: int = 2000,
 ) -> dict[str, Any]:
     """Run the protocol of this module on ``heldout`` for each candidate.
 
@@ -297,6 +300,15 @@ def evaluate(
     }
     reference["spectrum"] = upsampling_peaks(images_b)
 
+    train_sets: dict[str, dict[str, Any]] = {}
+    if training is not None:
+        picks = sorted(np.random.default_rng(seed).permutation(len(training))[:max_training].tolist())
+        images_t, masks_t, picks = _load(training, picks, size)
+        ids_t = [training.records[i].id for i in picks]
+        for view in views:
+            t = _view(images_t, masks_t, view, size)
+            train_sets[view] = {"images": t, "features": _features(extractor, t, f"features training {view}", progress), "ids": ids_t}
+
     results: dict[str, Any] = {}
     crops = "crop" in views
     grid_columns = [
@@ -314,6 +326,11 @@ def evaluate(
             entry[view] = _compare(s, fs, r["b"], r["fb"], seed=seed, device=device, desc=f"CNN C2ST {name} {view}", progress=progress)
             entry[view]["kid_excess"] = entry[view]["kid"] - reference[view]["kid"]
             entry[view]["kid_ratio"] = _ratio(entry[view]["kid"], reference[view]["kid"])
+            if view in train_sets:
+                t = train_sets[view]
+                mem = memorization(s, fs, r["b"], r["fb"], t["images"], t["features"])
+                mem["most_copied"] = [t["ids"][i] for i in mem["most_copied"]]
+                entry[view]["memorization"] = mem
         div = _diversity(candidate, images_a, masks_a, synthetic, extractor, seed, progress)
         div["within_mask_ratio"] = _ratio(div["within_mask_distance"], reference["diversity"]["between_image_distance"])
         div["pixel_std_ratio"] = _ratio(div["pixel_std"], reference["diversity"]["pixel_std"])
@@ -344,6 +361,10 @@ def evaluate(
             "cnn_c2st": "4 stride-2 convs 16-32-64-64 + linear, 64 px input, 200 Adam steps (at most 40 epochs; lr 2e-3, batch 32, flips) per fold, 5-fold stratified CV",
             "diversity": f"{DIVERSITY_SEEDS} seeds x up to {DIVERSITY_MASKS} masks of A, whole view",
             "synthesis_batch": BATCH,
+            "memorization": (
+                f"nearest of {len(next(iter(train_sets.values()))['ids'])} random training images by Lite0 cosine distance; "
+                "near-copy = closer than 95 % of real B images are to their nearest training image"
+            ) if train_sets else None,
         },
         "data": {
             "name": heldout.info.name if heldout.info else type(heldout).__name__,

@@ -56,6 +56,18 @@ def markdown_report(result: dict[str, Any]) -> str:
         "|---|---|---|---|---|",
         f"| {REFERENCE} | {rd['between_image_distance']:.3f} (between different real images) | 1.00x | {rd['pixel_std']:.3f} | 1.00x |",
     ]
+    memorized = [(n, v, e[v]["memorization"]) for n, e in result["candidates"].items() for v in views if "memorization" in e[v]]
+    if memorized:
+        lines += [
+            "",
+            "| candidate | view | median distance to nearest training image (real B) | median SSIM to it (real B) | near-copies (expected ~5 %) |",
+            "|---|---|---|---|---|",
+        ]
+        for name, view, m in memorized:
+            lines.append(
+                f"| {name} | {view} | {m['distance_median']['synthetic']:.3f} ({m['distance_median']['heldout_real']:.3f}) | "
+                f"{m['ssim_median']['synthetic']:.3f} ({m['ssim_median']['heldout_real']:.3f}) | {100 * m['near_copy_share']:.1f} % |"
+            )
     changes = {n: e.get("change_inside_mask") for n, e in result["candidates"].items() if e.get("change_inside_mask") is not None}
     for name, entry in result["candidates"].items():
         dv = entry["diversity"]
@@ -89,6 +101,7 @@ def markdown_report(result: dict[str, Any]) -> str:
             f"an upsampling artifact): real B {ref['spectrum']['peak']:.2f}, "
             + ", ".join(f"{n} {e['spectrum']['peak']:.2f}" for n, e in result["candidates"].items() if "spectrum" in e)
         ] if "spectrum" in ref else []),
+        *([f"- Memorization: {s['memorization']} (`gan_augment.memorization`)."] if s.get("memorization") else []),
         f"- Wall time: {result['seconds']:.0f} s.",
     ]
     return "\n".join(lines) + "\n"
@@ -159,6 +172,17 @@ def card_evaluation(results: list[dict[str, Any]], candidate: str, *, baselines:
                         f"KID excess {row['kid_excess']:+.4f} (reference KID {ref['kid']:.4f}); "
                         f"linear C2ST {_pm(row['linear_c2st'])} (reference {_pm(ref['linear_c2st'])}); "
                         f"CNN C2ST {_pm(row['cnn_c2st'])} (reference {_pm(ref['cnn_c2st'])})"
+                    ),
+                })
+        for view in result["settings"]["views"]:
+            m = result["candidates"][candidate][view].get("memorization")
+            if m:
+                rows.append({
+                    "name": f"{where}, {view}, memorization: {candidate}",
+                    "value": (
+                        f"nearest of {m['n_training']} training images: median Lite0 distance {m['distance_median']['synthetic']:.3f} "
+                        f"(real held-out {m['distance_median']['heldout_real']:.3f}), median SSIM {m['ssim_median']['synthetic']:.3f} "
+                        f"(real {m['ssim_median']['heldout_real']:.3f}); near-copies {100 * m['near_copy_share']:.1f} % (no copying: ~5 %)"
                     ),
                 })
         spectrum = result["candidates"][candidate].get("spectrum")

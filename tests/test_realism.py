@@ -325,3 +325,44 @@ def test_card_shows_the_realism_rows_of_the_model_and_its_baselines(tiny_pix2pix
     assert not (model / "evaluation.json").exists()
     with pytest.raises(SystemExit, match="not a row"):
         main(["card", str(model), "--realism", str(report), "--candidate", "other"])
+
+
+# --- memorization ------------------------------------------------------------------------------
+def test_ssim_is_one_for_identical_images_and_lower_otherwise():
+    from gan_augment.memorization import ssim
+
+    a = textures(3, 24, 0)
+    assert torch.allclose(ssim(a, a), torch.ones(3, dtype=torch.float64))
+    assert (ssim(a, textures(3, 24, 1)) < 0.9).all()
+    with pytest.raises(ValueError, match="one shape"):
+        ssim(a, a[:, :, :20])
+
+
+def test_copies_of_training_images_are_flagged_and_fresh_images_are_not():
+    from gan_augment.memorization import memorization
+
+    training, heldout = textures(40, 24, 0), textures(40, 24, 1)
+    f_train, f_held = pixel_features(training), pixel_features(heldout)
+    copies = training[:20].flip(-1).flip(-1)  # exact copies
+    copied = memorization(copies, pixel_features(copies), heldout, f_held, training, f_train)
+    assert copied["near_copy_share"] == 1.0 and copied["ssim_median"]["synthetic"] == pytest.approx(1.0)
+    fresh = textures(40, 24, 2)
+    new = memorization(fresh, pixel_features(fresh), heldout, f_held, training, f_train)
+    assert new["near_copy_share"] < 0.3 and new["ssim_median"]["synthetic"] < 0.9
+    with pytest.raises(ValueError, match="quantile"):
+        memorization(fresh, pixel_features(fresh), heldout, f_held, training, f_train, quantile=1.5)
+
+
+def test_report_with_training_data_has_memorization_rows(tmp_path):
+    from gan_augment.realism_report import card_evaluation, markdown_report
+
+    heldout, training = memory_pairs(12, size=16, seed=0), memory_pairs(10, size=16, seed=5)
+    result = evaluate(
+        {"identity": identity}, heldout, size=16, max_items=6, views=["whole", "crop"],
+        extractor=pixel_features, progress=False, training=training, max_training=8,
+    )
+    mem = result["candidates"]["identity"]["crop"]["memorization"]
+    assert mem["n_training"] == 8 and 0.0 <= mem["near_copy_share"] <= 1.0
+    assert all(i.startswith("img") for i in mem["most_copied"])
+    assert "near-copies" in markdown_report(result)
+    assert any("memorization" in row["name"] for row in card_evaluation([result], "identity")["rows"])
