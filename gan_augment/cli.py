@@ -28,7 +28,7 @@ def _parse_options(pairs: list[str]) -> dict[str, Any]:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from gan_augment.registry import get_spec, list_models
+    from gan_augment.models import get_spec, list_models
 
     for name in list_models():
         spec = get_spec(name)
@@ -49,7 +49,7 @@ def cmd_pretrained(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from gan_augment.data import concat_datasets, open_dataset
-    from gan_augment.registry import get_spec
+    from gan_augment.models import get_spec
     from gan_augment.training import TrainConfig, fit, make_recipe, make_training_data, seed_everything
 
     spec = get_spec(args.model)
@@ -189,8 +189,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     import torch
 
     from gan_augment.data import read_mask
-    from gan_augment.hub import from_pretrained
     from gan_augment.masks import geometric_mask
+    from gan_augment.synthesizer import from_pretrained
     from gan_augment.visualize import save_grid
 
     synth = from_pretrained(args.model, device=args.device)
@@ -236,7 +236,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     from gan_augment.data import open_dataset
     from gan_augment.devices import resolve_device
-    from gan_augment.hub import from_pretrained
     from gan_augment.metrics import FeatureExtractor
     from gan_augment.realism import (
         copy_paste_candidate,
@@ -247,6 +246,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         synthesizer_candidate,
         write_report,
     )
+    from gan_augment.synthesizer import from_pretrained
 
     if args.threads:
         torch.set_num_threads(args.threads)

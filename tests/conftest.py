@@ -25,7 +25,7 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUD
 
 def tiny_synthesizer(architecture: str = "pix2pix", seed: int = 0):
     """A randomly initialised tiny generator of ``architecture`` wrapped as a Synthesizer."""
-    from gan_augment.registry import get_spec
+    from gan_augment.models import get_spec
     from gan_augment.synthesizer import Synthesizer
     from gan_augment.training import make_recipe
 
@@ -45,7 +45,7 @@ def tiny_pix2pix_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_pix2pix(tiny_pix2pix_dir):
-    from gan_augment.hub import from_pretrained
+    from gan_augment.synthesizer import from_pretrained
 
     return from_pretrained(tiny_pix2pix_dir, device="cpu")
 

@@ -121,13 +121,24 @@ def test_no_import_cycle_in_the_package() -> None:
     )
 
 
-LEAVES = ("gan_augment.registry", "gan_augment.recipe", "gan_augment.files", "gan_augment.functional")
+LEAVES = (
+    "gan_augment._version",
+    "gan_augment.constants",
+    "gan_augment.devices",
+    "gan_augment.functional",
+    "gan_augment.lesion_box",
+    "gan_augment.recipe",
+    "gan_augment.registry",
+)
+"""The bottom layer: registry table, recipe interface, file-name constants, pure torch helpers."""
 
 
-def test_leaves_import_nothing_from_the_package() -> None:
+def test_leaves_import_only_leaves() -> None:
     graph = import_graph()
     for leaf in LEAVES:
-        assert graph[leaf] == set(), f"{leaf} is a leaf but imports {sorted(graph[leaf])}"
+        assert graph[leaf] <= set(LEAVES), f"{leaf} is a leaf but imports {sorted(graph[leaf] - set(LEAVES))}"
+    # the registry table and the file-name constants import nothing at all
+    assert graph["gan_augment.registry"] == graph["gan_augment.constants"] == set()
 
 
 def test_model_files_import_only_leaves() -> None:
@@ -145,18 +156,20 @@ def test_model_files_import_only_leaves() -> None:
 _INFERENCE_SCRIPT = """
 import json, sys
 import torch
+before = set(sys.modules)  # torch itself imports tqdm (torch.hub): only what gan_augment adds counts
 import gan_augment as ga
 g = ga.from_pretrained("mask2lesion-isic2017-128", device="cpu")
 masks = torch.zeros(1, 1, 64, 64)
 masks[:, :, 16:48, 20:44] = 1
 out = g.generate(masks=masks, seed=0)
 assert out.shape == (1, 3, 64, 64), out.shape
-print(json.dumps(sorted(m for m in sys.modules if m.startswith(("gan_augment", "tqdm", "skimage")))))
+print(json.dumps(sorted(m for m in set(sys.modules) - before if m.startswith(("gan_augment", "tqdm", "skimage")))))
 """
 
 
 def test_inference_imports_no_training_code() -> None:
-    """``from_pretrained`` on a bundled model + one generation, in a fresh interpreter."""
+    """``from_pretrained`` on a bundled model + one generation, in a fresh interpreter: no
+    training loop, recipe, data reader, progress bar (``tqdm.auto``) or scikit-image."""
     env = {"HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(PACKAGE_DIR.parent)}
     import os
 

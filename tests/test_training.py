@@ -9,7 +9,7 @@ import torch
 
 from gan_augment.checkpoint import load_checkpoint, save_checkpoint
 from gan_augment.data import bundled_sample
-from gan_augment.registry import get_spec, list_models
+from gan_augment.models import get_spec, list_models
 from gan_augment.train_data import EpochSampler, GANTrainingView
 from gan_augment.training import CHECKPOINT_NAME, TrainConfig, fit, make_recipe, make_training_data, seed_everything
 
@@ -81,7 +81,7 @@ def test_pix2pix_projected_recipe_resumes_exactly_and_exports_the_ema(tmp_path):
         for key, value in a["networks"][net].items():
             assert torch.equal(value, b["networks"][net][key]), f"{net}.{key} differs after resume"
     assert not any("features" in k for k in a["networks"]["D"]), "the frozen backbone must not be saved"
-    from gan_augment.hub import from_pretrained
+    from gan_augment.synthesizer import from_pretrained
 
     synth = from_pretrained(tmp_path / "straight" / "pretrained", device="cpu")
     masks = torch.zeros(2, 1, 32, 32)
