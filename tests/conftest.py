@@ -35,6 +35,23 @@ def tiny_synthesizer(architecture: str = "pix2pix", seed: int = 0):
     return Synthesizer.from_network(recipe.generator, architecture, recipe.generator_config, spec.tiny_image_size)
 
 
+def tiny_run(name, out, *, steps=4, resume=False, max_session_steps=None, seed=0, overrides=None):
+    """A few CPU training steps of ``name``'s tiny config (its ModelSpec's) on the bundled sample."""
+    from gan_augment.data import bundled_sample
+    from gan_augment.models import get_spec
+    from gan_augment.training import TrainConfig, fit, make_recipe, make_training_data, seed_everything
+
+    spec = get_spec(name)
+    seed_everything(seed)
+    recipe = make_recipe(name, spec.tiny_image_size, {**spec.tiny_generator_config, **spec.tiny_hparams, **(overrides or {})})
+    view = make_training_data(name, bundled_sample(), spec.tiny_image_size, seed)
+    config = TrainConfig(
+        out_dir=str(out), steps=steps, batch_size=2, seed=seed, num_workers=0, log_every=1,
+        sample_every=2, checkpoint_every=2, resume=resume, max_session_steps=max_session_steps,
+    )
+    return recipe, fit(recipe, view, config, command="pytest")
+
+
 @pytest.fixture(scope="session")
 def tiny_pix2pix_dir(tmp_path_factory) -> Path:
     """A saved tiny pix2pix model folder (config.json + model.safetensors)."""
