@@ -89,7 +89,7 @@ def resolve_pretrained(name_or_path: str | os.PathLike, *, local_files_only: boo
             f"{name!r} is not a local folder, a bundled checkpoint (available: {available}) "
             "or a Hugging Face hub id of the form 'owner/name'"
         )
-    from huggingface_hub import snapshot_download
+    from huggingface_hub import snapshot_download  # lazy: the hub client (slow to import) only for hub ids
 
     if local_files_only is None:
         local_files_only = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
@@ -195,7 +195,7 @@ def push_to_hub(
     if not _HUB_ID.match(repo_id):
         raise ValueError(f"repo_id must look like 'owner/name', got {repo_id!r}")
     if api is None:
-        from huggingface_hub import HfApi
+        from huggingface_hub import HfApi  # lazy: the hub client only to upload
 
         api = HfApi(token=token)
     api.create_repo(repo_id=repo_id, repo_type="model", private=private, exist_ok=True)

@@ -24,6 +24,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from gan_augment.devices import in_dataloader_worker
 from gan_augment.functional import check_image_size, float_to_uint8, resize_masks
 from gan_augment.masks import PCAShapeModel, elastic_deform, geometric_mask
 from gan_augment.run_files import exclusive_lock, remove_stale_temporaries
@@ -322,8 +323,6 @@ class BatchMixer:
             yield self(batch)
 
     def __call__(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        from gan_augment.devices import in_dataloader_worker
-
         if in_dataloader_worker():
             raise RuntimeError("BatchMixer runs in the main process: call it on collated batches in the training loop, not in collate_fn or a worker")
         images = batch[self.image_key]

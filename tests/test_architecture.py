@@ -179,3 +179,26 @@ def test_inference_imports_no_training_code() -> None:
     loaded = json.loads(result.stdout.strip().splitlines()[-1])
     bad = [m for m in loaded if m in TRAINING_ONLY or m.startswith(tuple(f"{t}." for t in TRAINING_ONLY)) or m.endswith("_recipe")]
     assert not bad, f"loading a generator for inference imported training-only modules: {bad}"
+
+
+def test_every_lazy_import_says_why() -> None:
+    """An import inside a function carries a comment (on its line, or opening the block of
+    import lines it belongs to) saying why it is not at the top of the module."""
+    silent = []
+    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+        lines = path.read_text().splitlines()
+        for node in ast.walk(ast.parse("\n".join(lines))):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for sub in ast.walk(node):
+                if not isinstance(sub, (ast.Import, ast.ImportFrom)):
+                    continue
+                i = sub.lineno - 1
+                if "#" in lines[sub.end_lineno - 1] or "#" in lines[i]:
+                    continue
+                j = i - 1  # walk up over the import block (imports, blank lines, continuation lines)
+                while j >= 0 and (not lines[j].strip() or lines[j].lstrip().startswith(("import ", "from ", ")")) or lines[j].startswith(" " * 8) and lines[j].rstrip().endswith(",")):
+                    j -= 1
+                if j < 0 or not lines[j].lstrip().startswith("#"):
+                    silent.append(f"{path.relative_to(PACKAGE_DIR.parent)}:{sub.lineno}: {lines[i].strip()}")
+    assert not silent, "lazy imports without a comment saying why:\n" + "\n".join(silent)

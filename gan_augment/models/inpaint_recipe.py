@@ -14,11 +14,13 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from gan_augment.diffaugment import diff_augment
+from gan_augment.ema import EMA
 from gan_augment.functional import from_model_range, seeded
 from gan_augment.lesion_box import DEFAULT_MARGIN, crop_resize, lesion_box
 from gan_augment.losses import mode_seeking_loss
 from gan_augment.models._blocks import set_requires_grad
 from gan_augment.models.inpaint import InpaintHParams, LesionInpaintGenerator
+from gan_augment.models.projected import ProjectedDiscriminator
 from gan_augment.recipe import Recipe
 
 
@@ -102,9 +104,6 @@ class InpaintRecipe(Recipe):
 
     def __init__(self, generator: LesionInpaintGenerator, generator_config: dict[str, Any], hparams: InpaintHParams, image_size: int):
         super().__init__(generator, generator_config, hparams, image_size)
-        from gan_augment.ema import EMA
-        from gan_augment.models.projected import ProjectedDiscriminator
-
         hp = hparams
         self.discriminator = ProjectedDiscriminator(
             condition_channels=1,

@@ -10,10 +10,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gan_augment.diffaugment import diff_augment
-from gan_augment.functional import from_model_range
+from gan_augment.ema import EMA
+from gan_augment.functional import from_model_range, seeded
 from gan_augment.losses import adversarial_loss, mode_seeking_loss
 from gan_augment.models._blocks import PatchDiscriminator, init_gan_weights, set_requires_grad
 from gan_augment.models.pix2pix import Pix2PixHParams, UNetGenerator, mask_condition
+from gan_augment.models.projected import ProjectedDiscriminator
 from gan_augment.recipe import Recipe
 
 DISCRIMINATORS = ("patch", "projected")
@@ -33,8 +35,6 @@ class Pix2PixRecipe(Recipe):
         if hp.lambda_ms > 0 and not getattr(generator, "style_dim", 0):
             raise ValueError("lambda_ms needs a generator with a noise input: set style_dim (e.g. --set style_dim=64)")
         if hp.discriminator == "projected":
-            from gan_augment.models.projected import ProjectedDiscriminator  # training only
-
             self.discriminator: nn.Module = ProjectedDiscriminator(
                 condition_channels=generator_config.get("in_channels", 1),
                 backbone=hp.backbone,
@@ -51,8 +51,6 @@ class Pix2PixRecipe(Recipe):
         self._trainable_d = trainable
         self.ema = None
         if hp.ema_half_life_images > 0:
-            from gan_augment.ema import EMA
-
             self.ema = EMA(generator, hp.ema_half_life_images)
         self.images_seen = 0
         betas, lr = (float(hp.beta1), float(hp.beta2)), float(hp.lr)  # `--set beta1=0` arrives as an int
@@ -135,8 +133,6 @@ class Pix2PixRecipe(Recipe):
         return losses
 
     def preview(self, batch: dict[str, Tensor]) -> list[Tensor]:
-        from gan_augment.functional import seeded
-
         g = self.ema.module if self.ema is not None else self.generator
         columns = [batch["mask"], from_model_range(batch["image"])]
         for s in range(3 if g.style_dim else 1):

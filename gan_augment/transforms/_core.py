@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from gan_augment.lesion_box import lesion_box
 from gan_augment.synthesizer import MissingInputError, Synthesizer, from_pretrained
 
 EmptyMaskPolicy = Literal["raise", "skip"]
@@ -165,7 +166,7 @@ def reshaped_mask(mask: Tensor, seed: int, strength: float = 0.15) -> Tensor:
     """A new lesion shape for *reshape* mode: an elastic deformation of the HW ``mask``
     (:func:`gan_augment.masks.elastic_deform`, displacement ``strength`` x the lesion's
     size); the old mask when the deformation would leave no lesion pixel."""
-    from gan_augment.lesion_box import lesion_box
+    # lazy: gan_augment.masks imports scikit-image, needed only in reshape mode (not to load a transform)
     from gan_augment.masks import elastic_deform
 
     if not bool(mask.any()):

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from albumentations.core.transforms_interface import BaseTransformInitSchema
 from pydantic import Field
+from torch.utils.data import get_worker_info
 
 from gan_augment.copy_paste import LesionBank, as_lesion_bank, bank_name, paste_from_bank
 from gan_augment.functional import float_to_uint8
@@ -221,8 +222,6 @@ def albumentations_worker_init(worker_id: int) -> None:
     torch's per-worker seed (plus the pipeline's position, so two pipelines do not draw in
     lockstep), which is reproducible when the DataLoader gets a seeded ``generator``.
     """
-    from torch.utils.data import get_worker_info
-
     info = get_worker_info()
     if info is None:
         return
