@@ -33,7 +33,7 @@ class MissingInputError(ValueError):
     """:meth:`Synthesizer.generate` lacks an input the model reads; ``input`` names it
     (``"masks"``, ``"images"`` or ``"labels"``) so that adapters can name their own key."""
 
-    def __init__(self, input: str, message: str) -> None:  # noqa: A002 (the name adapters read)
+    def __init__(self, input: str, message: str) -> None:
         super().__init__(message)
         self.input = input
 

@@ -17,7 +17,7 @@ from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 from tqdm.auto import tqdm
 
-from gan_augment.functional import square_resize  # noqa: F401 (re-exported: it used to live here)
+from gan_augment.functional import square_resize  # also importable from here, where it used to live
 
 
 class GANTrainingView(Dataset):

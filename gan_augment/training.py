@@ -1,6 +1,7 @@
 """The one training loop. Each paper's ``models/<name>_recipe.py`` supplies a
-:class:`~gan_augment.recipe.Recipe` (its networks, losses and one optimisation step); :func:`fit` supplies everything else: device and AMP,
-data order, progress bar, logs, sample grids, atomic checkpoints, exact resume, export.
+:class:`~gan_augment.recipe.Recipe` (its networks, losses and one optimisation step);
+:func:`fit` supplies everything else: device and AMP, data order, progress bar, logs,
+sample grids, atomic checkpoints, exact resume, export.
 """
 
 from __future__ import annotations

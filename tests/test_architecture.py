@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -114,7 +115,7 @@ def test_cycle_finder_finds_a_circle() -> None:
 
 def test_no_import_cycle_in_the_package() -> None:
     graph = import_graph()
-    assert "gan_augment.synthesizer" in graph and graph["gan_augment.synthesizer"], "the graph parser found no edges"
+    assert graph.get("gan_augment.synthesizer"), "the graph parser found no edges"
     cycles = find_cycles(graph)
     assert not cycles, "import cycles (each a set of modules that import each other around a circle): " + "; ".join(
         " <-> ".join(c) for c in cycles
@@ -170,11 +171,8 @@ print(json.dumps(sorted(m for m in set(sys.modules) - before if m.startswith(("g
 def test_inference_imports_no_training_code() -> None:
     """``from_pretrained`` on a bundled model + one generation, in a fresh interpreter: no
     training loop, recipe, data reader, progress bar (``tqdm.auto``) or scikit-image."""
-    env = {"HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(PACKAGE_DIR.parent)}
-    import os
-
-    env = {**os.environ, **env}
-    result = subprocess.run([sys.executable, "-c", _INFERENCE_SCRIPT], capture_output=True, text=True, env=env, timeout=300)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONPATH": str(PACKAGE_DIR.parent)}
+    result = subprocess.run([sys.executable, "-c", _INFERENCE_SCRIPT], capture_output=True, text=True, env=env, timeout=300, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     loaded = json.loads(result.stdout.strip().splitlines()[-1])
     bad = [m for m in loaded if m in TRAINING_ONLY or m.startswith(tuple(f"{t}." for t in TRAINING_ONLY)) or m.endswith("_recipe")]

@@ -117,7 +117,7 @@ class GANAugment(A.DualTransform):
         return out
 
     def _relabels(self) -> bool:
-        return self.label is not None and self._lazy.get().task == "noise_to_image" and bool(self._lazy.get().num_classes)
+        return self.label is not None and "labels" in self._lazy.get().reads
 
     def apply(
         self, img: np.ndarray, condition: torch.Tensor | None = None, seed: int = 0, erase: torch.Tensor | None = None, **params: Any

@@ -127,7 +127,7 @@ class RandGANAugment(RandomizableTransform):
         if self.label is None:
             return False
         synth = self.lazy.get()
-        return synth.task == "noise_to_image" and bool(synth.num_classes)
+        return "labels" in synth.reads
 
 
 class RandGANAugmentd(RandomizableTransform, MapTransform):

@@ -84,7 +84,7 @@ class RandomGANAugment(v2.Transform):
         """The v2 call; with a class-conditional ``label``, also the sample's ``label_key`` entry."""
         sample = inputs if len(inputs) > 1 else inputs[0]
         synth = self.lazy.get() if self.label is not None else None
-        relabel = synth is not None and synth.task == "noise_to_image" and bool(synth.num_classes)
+        relabel = synth is not None and "labels" in synth.reads
         if relabel and not (isinstance(sample, dict) and self.label_key in sample):
             raise ValueError(
                 f"RandomGANAugment: draws images of class {self.label!r} from a class-conditional generator, so the "
