@@ -19,7 +19,10 @@ from pathlib import Path
 import gan_augment
 
 PACKAGE_DIR = Path(gan_augment.__file__).resolve().parent
-TRAINING_ONLY = ("gan_augment.training", "gan_augment.train_data", "gan_augment.data", "tqdm", "skimage")
+TRAINING_ONLY = (
+    "gan_augment.training", "gan_augment.recipe", "gan_augment.train_data", "gan_augment.data", "gan_augment.domains",
+    "gan_augment.export", "gan_augment.checkpoint", "gan_augment.ema", "gan_augment.models.projected", "tqdm", "skimage",
+)
 
 
 def _module_name(path: Path) -> str:
