@@ -21,9 +21,9 @@ from torch.utils.data import DataLoader, Dataset
 
 import gan_augment as ga
 from gan_augment.data import ISIC2017, open_dataset
+from gan_augment.functional import square_resize
 from gan_augment.metrics import efficientnet_lite0
 from gan_augment.mixers import MixedDataset
-from gan_augment.train_data import square_resize
 
 p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 p.add_argument("--ham", default="../shared/data/ham10000")

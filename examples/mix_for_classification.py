@@ -15,8 +15,8 @@ from torch.utils.data import DataLoader
 
 import gan_augment as ga
 from gan_augment.data import open_dataset
+from gan_augment.functional import square_resize
 from gan_augment.mixers import BatchMixer, MixedDataset
-from gan_augment.train_data import square_resize
 from gan_augment.visualize import save_grid
 
 parser = argparse.ArgumentParser()

@@ -27,8 +27,8 @@ from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 import gan_augment as ga
 from gan_augment.data import ISIC2017
+from gan_augment.functional import square_resize
 from gan_augment.mixers import SyntheticBank
-from gan_augment.train_data import square_resize
 
 p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 p.add_argument("--data", default="../shared/data/isic2017")

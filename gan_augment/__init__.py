@@ -16,12 +16,12 @@ from typing import Any
 from gan_augment._version import __version__
 
 _LAZY = {
-    "from_pretrained": "gan_augment.hub",
+    "from_pretrained": "gan_augment.synthesizer",
     "list_pretrained": "gan_augment.hub",
     "push_to_hub": "gan_augment.hub",
     "PretrainedNotFoundError": "gan_augment.hub",
-    "list_models": "gan_augment.registry",
-    "create": "gan_augment.registry",
+    "list_models": "gan_augment.models",
+    "create": "gan_augment.models",
     "Synthesizer": "gan_augment.synthesizer",
     "CheckpointMismatchError": "gan_augment.synthesizer",
     "GANAugment": "gan_augment.transforms.albumentations",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from gan_augment.registry import get_spec
+from gan_augment.models import get_spec
 
 _PIPELINE_TAG = {"mask_to_image": "image-to-image", "image_to_image": "image-to-image", "noise_to_image": "unconditional-image-generation"}
 

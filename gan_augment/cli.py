@@ -6,6 +6,7 @@ import argparse
 import json
 import shlex
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,8 @@ def _parse_options(pairs: list[str]) -> dict[str, Any]:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from gan_augment.registry import get_spec, list_models
+    # lazy: each command imports what it needs, so `gan-augment --help` / `list` start fast
+    from gan_augment.models import get_spec, list_models
 
     for name in list_models():
         spec = get_spec(name)
@@ -37,6 +39,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_pretrained(args: argparse.Namespace) -> int:
+    # lazy: each command imports what it needs, so `gan-augment --help` / `list` start fast
     from gan_augment.hub import list_pretrained
 
     entries = list_pretrained()
@@ -48,8 +51,9 @@ def cmd_pretrained(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    # lazy: each command imports what it needs, so `gan-augment --help` / `list` start fast
     from gan_augment.data import concat_datasets, open_dataset
-    from gan_augment.registry import get_spec
+    from gan_augment.models import get_spec
     from gan_augment.training import TrainConfig, fit, make_recipe, make_training_data, seed_everything
 
     spec = get_spec(args.model)
@@ -78,7 +82,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.warm_start:
         if args.resume:
             raise SystemExit("--warm-start starts a new run from a snapshot's weights; --resume continues a run: pick one")
-        from gan_augment.snapshot import warm_start
+        from gan_augment.snapshot import warm_start  # lazy: only with --warm-start
 
         warm = warm_start(recipe, args.warm_start)
         print(f"warm start from {args.warm_start}: step {warm['step']}, {warm['train_seconds'] / 60:.1f} min of earlier training")
@@ -127,6 +131,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    # lazy: each command imports what it needs, so `gan-augment --help` / `list` start fast
     from gan_augment.export import export_run
 
     dest = export_run(
@@ -146,6 +151,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_snapshot(args: argparse.Namespace) -> int:
+    # lazy: each command imports what it needs, so `gan-augment --help` / `list` start fast
     from gan_augment.snapshot import snapshot_size_mb, write_snapshot
 
     path = write_snapshot(args.run, args.to)
@@ -154,6 +160,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
 
 
 def cmd_card(args: argparse.Namespace) -> int:
+    # lazy: each command imports what it needs, so `gan-augment --help` / `list` start fast
     from gan_augment.export import update_card
 
     notes = [Path(args.notes).read_text().strip()] if args.notes else None
@@ -163,9 +170,7 @@ def cmd_card(args: argparse.Namespace) -> int:
     if args.realism:
         if evaluation:
             raise SystemExit("give --evaluation or --realism, not both")
-        import json
-
-        from gan_augment.realism_report import card_evaluation
+        from gan_augment.realism_report import card_evaluation  # lazy: as every command's imports
 
         results = [json.loads((Path(r) / "realism.json").read_text()) for r in args.realism]
         candidate = args.candidate or Path(args.folder).resolve().name
@@ -173,8 +178,6 @@ def cmd_card(args: argparse.Namespace) -> int:
         if missing:
             raise SystemExit(f"{candidate!r} is not a row of {missing}: pass --candidate NAME")
         block = card_evaluation(results, candidate, baselines=tuple(args.baselines.split(",")) if args.baselines else ())
-        import tempfile
-
         evaluation = Path(tempfile.mkdtemp()) / "evaluation.json"  # update_card copies it into config.json
         evaluation.write_text(json.dumps(block, indent=2) + "\n")
     folder = update_card(
@@ -185,12 +188,13 @@ def cmd_card(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
+    # lazy: each command imports what it needs, so `gan-augment --help` / `list` start fast
     import numpy as np
     import torch
 
     from gan_augment.data import read_mask
-    from gan_augment.hub import from_pretrained
     from gan_augment.masks import geometric_mask
+    from gan_augment.synthesizer import from_pretrained
     from gan_augment.visualize import save_grid
 
     synth = from_pretrained(args.model, device=args.device)
@@ -232,11 +236,11 @@ def _labels_for(synth: Any, heldout: Any) -> list[int]:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    # lazy: each command imports what it needs, so `gan-augment --help` / `list` start fast
     import torch
 
     from gan_augment.data import open_dataset
     from gan_augment.devices import resolve_device
-    from gan_augment.hub import from_pretrained
     from gan_augment.metrics import FeatureExtractor
     from gan_augment.realism import (
         copy_paste_candidate,
@@ -247,6 +251,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         synthesizer_candidate,
         write_report,
     )
+    from gan_augment.synthesizer import from_pretrained
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -306,9 +311,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     result["command"] = "gan-augment " + " ".join(shlex.quote(a) for a in args.argv)
     out = Path(args.out or f"reports/realism-{Path(args.data).resolve().name}-{split}")
     if args.add_to:
-        import json
-
-        from gan_augment.realism_report import merge_results
+        from gan_augment.realism_report import merge_results  # lazy: as every command's imports
 
         base = json.loads((Path(args.add_to) / "realism.json").read_text())
         result = merge_results(base, result)
@@ -319,6 +322,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_push(args: argparse.Namespace) -> int:
+    # lazy: each command imports what it needs, so `gan-augment --help` / `list` start fast
     from gan_augment.hub import push_to_hub
 
     url = push_to_hub(args.folder, args.repo_id, private=args.private, token=args.token)
@@ -327,6 +331,7 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    # lazy: each command imports what it needs, so `gan-augment --help` / `list` start fast
     from gan_augment.demo import run_demo
 
     run_demo(args.model, args.out, seed=args.seed)
@@ -476,6 +481,7 @@ def user_error_message(err: BaseException) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run a command; a user's mistake prints ``gan-augment <command>: error: ...`` (one line,
     exit status 2) instead of a traceback, unless ``GAN_AUGMENT_TRACEBACK=1``."""
+    # lazy: each command imports what it needs, so `gan-augment --help` / `list` start fast
     import os
 
     from gan_augment.run_files import FolderLockedError

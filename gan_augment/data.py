@@ -29,10 +29,10 @@ import numpy as np
 from PIL import Image
 from torch.utils.data import Dataset
 
+from gan_augment.constants import ATTRIBUTES  # ISIC 2018 Task 2 attribute channel order (re-exported here)
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 
-ATTRIBUTES = ("pigment_network", "negative_network", "streaks", "milia_like_cyst", "globules")
-"""ISIC 2018 Task 2 dermoscopic attributes, in the channel order of ``item["attributes"]``."""
 
 ISIC2017_CLASSES = ("nevus", "melanoma", "seborrheic_keratosis")
 ISIC2018_CLASSES = ("MEL", "NV", "BCC", "AKIEC", "BKL", "DF", "VASC")

@@ -15,9 +15,9 @@ import numpy as np
 import torch
 
 from gan_augment.data import bundled_sample
-from gan_augment.hub import from_pretrained
 from gan_augment.masks import elastic_deform, geometric_mask
 from gan_augment.metrics import mask_contrast
+from gan_augment.synthesizer import from_pretrained
 from gan_augment.transforms.albumentations import GANAugment
 from gan_augment.visualize import save_grid
 

@@ -16,6 +16,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from gan_augment.data import DermDataset, read_mask
+from gan_augment.train_data import GANTrainingView
 
 
 def lesion_free_windows(mask: np.ndarray, side: int, stride: int) -> list[tuple[int, int]]:
@@ -125,8 +126,6 @@ class UnpairedView(Dataset):
 
 def skin_and_lesion_domains(dataset: DermDataset, image_size: int, seed: int, fraction: float = 0.5) -> UnpairedView:
     """The training data of the translators: domain a = skin patches, b = lesion crops."""
-    from gan_augment.train_data import GANTrainingView
-
     a = GANTrainingView(SkinPatches(dataset, fraction), image_size, seed=seed)
     b = GANTrainingView(LesionCrops(dataset, fraction), image_size, seed=seed + 1)
     return UnpairedView(a, b, seed)

@@ -19,9 +19,9 @@ import torch
 from torch import Tensor
 
 from gan_augment.data import ISIC2017, DermDataset
+from gan_augment.functional import square_resize
 from gan_augment.metrics import FeatureExtractor, fid, kid, mask_contrast, nearest_real_distance
 from gan_augment.synthesizer import Synthesizer
-from gan_augment.train_data import square_resize
 
 
 def load_pairs(dataset: DermDataset, size: int, indices: list[int] | None = None) -> tuple[Tensor, Tensor]:

@@ -10,10 +10,10 @@ from typing import Any
 
 from gan_augment.cards import render_card
 from gan_augment.checkpoint import load_checkpoint
-from gan_augment.hub import CARD_NAME, save_pretrained
-from gan_augment.registry import get_spec
+from gan_augment.constants import CARD_NAME, CHECKPOINT_NAME, CONFIG_NAME
+from gan_augment.hub import save_pretrained
+from gan_augment.models import get_spec
 from gan_augment.synthesizer import Synthesizer
-from gan_augment.training import CHECKPOINT_NAME
 
 
 def synthesizer_from_run(run_dir: str | os.PathLike, network: str = "G") -> tuple[Synthesizer, dict[str, Any]]:
@@ -83,7 +83,7 @@ def export_run(
             shutil.copyfile(samples_image, target)
         synth.metadata.update({"samples_image": target.name, "samples_caption": samples_caption})
     save_pretrained(synth, dest, dtype=dtype)
-    config = json.loads((dest / "config.json").read_text())
+    config = json.loads((dest / CONFIG_NAME).read_text())
     (dest / CARD_NAME).write_text(render_card(name, config))
     return dest
 
@@ -100,7 +100,7 @@ def update_card(
     """Add evaluation results / a sample grid / notes to an exported folder's config.json and
     re-render its README.md card from it."""
     folder = Path(folder)
-    cfg_path = folder / "config.json"
+    cfg_path = folder / CONFIG_NAME
     config = json.loads(cfg_path.read_text())
     if evaluation is not None:
         config["evaluation"] = json.loads(Path(evaluation).read_text())

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import Tensor, nn
 
 MIN_IMAGE_SIZE = 4
@@ -62,6 +63,18 @@ def resize_masks(masks: Tensor, size: tuple[int, int]) -> Tensor:
     if tuple(masks.shape[-2:]) == tuple(size):
         return masks
     return F.interpolate(masks.float(), size=size, mode="nearest-exact")
+
+
+def square_resize(array: np.ndarray, size: int, *, nearest: bool) -> np.ndarray:
+    """Centre-crop to a square, then resize to ``size`` x ``size`` (bilinear / nearest)."""
+    h, w = array.shape[:2]
+    s = min(h, w)
+    top, left = (h - s) // 2, (w - s) // 2
+    array = array[top : top + s, left : left + s]
+    if s == size:
+        return np.ascontiguousarray(array)
+    resample = Image.NEAREST if nearest else Image.BILINEAR
+    return np.array(Image.fromarray(array).resize((size, size), resample))
 
 
 @contextmanager

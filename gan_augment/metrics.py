@@ -88,7 +88,7 @@ def kid(
 
 def fid(features_a: Tensor, features_b: Tensor) -> float:
     """Fréchet distance between Gaussians fitted to two feature sets."""
-    from scipy import linalg
+    from scipy import linalg  # lazy: scipy only for FID (slow to import)
 
     a, b = features_a.double().numpy(), features_b.double().numpy()
     mu_a, mu_b = a.mean(0), b.mean(0)

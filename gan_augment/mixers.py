@@ -24,10 +24,11 @@ from torch import Tensor
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from gan_augment.functional import check_image_size, float_to_uint8, resize_images, resize_masks
+from gan_augment.devices import in_dataloader_worker
+from gan_augment.functional import check_image_size, float_to_uint8, resize_masks
 from gan_augment.masks import PCAShapeModel, elastic_deform, geometric_mask
 from gan_augment.run_files import exclusive_lock, remove_stale_temporaries
-from gan_augment.synthesizer import Synthesizer
+from gan_augment.synthesizer import MissingInputError, Synthesizer
 
 MaskSource = str | Callable[[np.random.Generator, tuple[int, int]], np.ndarray]
 
@@ -130,33 +131,29 @@ class GeneratorSource:
         self.size = check_image_size(image_size or generator.image_size, "image_size")
         self.masks = masks
         self.real = real
-        if generator.task != "noise_to_image" and generator.spec.needs_mask and masks is None:
+        if "masks" in generator.reads and masks is None:
             raise ValueError(f"{generator.architecture} is mask-conditioned: give a mask source")
-        if generator.spec.needs_image and real is None:
+        if "images" in generator.reads and real is None:
             raise ValueError(f"{generator.architecture} reads an image too: give the real data set")
 
     def item(self, seed: int, label: int | None) -> dict[str, Any]:
         rng = np.random.default_rng(seed)
         g = self.generator
         out: dict[str, Any] = {}
+        mask = self.masks(rng) if self.masks is not None else None
+        images = None
+        if self.real is not None:  # the model reads an image: a real one, at the mask's size
+            real = self.real[int(rng.integers(len(self.real)))]
+            if mask is None:
+                mask = real.get("mask")
+            h, w = mask.shape if mask is not None else real["image"].shape[:2]
+            pic = torch.from_numpy(np.ascontiguousarray(real["image"])).permute(2, 0, 1).float()[None] / 255
+            images = torch.nn.functional.interpolate(pic, size=(h, w), mode="bilinear", antialias=True) if pic.shape[-2:] != (h, w) else pic
+        masks = None if mask is None else torch.from_numpy(np.ascontiguousarray(mask)).float()[None, None]
         with torch.no_grad():
-            if g.task == "noise_to_image":
-                conditional = bool(g.num_classes)
-                image = g.sample(1, labels=[label] if conditional else None, seed=seed, size=self.size)[0]
-            else:
-                images = None
-                mask = self.masks(rng) if self.masks is not None else None
-                if g.spec.needs_image:
-                    real = self.real[int(rng.integers(len(self.real)))]
-                    if mask is None:
-                        mask = real.get("mask")
-                    h, w = mask.shape if mask is not None else real["image"].shape[:2]
-                    pic = torch.from_numpy(np.ascontiguousarray(real["image"])).permute(2, 0, 1).float()[None] / 255
-                    images = torch.nn.functional.interpolate(pic, size=(h, w), mode="bilinear", antialias=True) if pic.shape[-2:] != (h, w) else pic
-                masks = None if mask is None else torch.from_numpy(np.ascontiguousarray(mask)).float()[None, None]
-                image = g.translate(images=images, masks=masks if g.spec.needs_mask else None, seed=seed)[0]
-                if mask is not None:
-                    out["mask"] = mask
+            image = g.generate(masks=masks, images=images, labels=None if label is None else [label], n=1, size=self.size, seed=seed)[0]
+        if mask is not None:  # the generated image is drawn for (or translated with) this mask
+            out["mask"] = mask
         out["image"] = float_to_uint8(image)
         if label is not None:
             out["label"] = int(label)
@@ -216,10 +213,10 @@ class MixedDataset(Dataset):
             name = "this synthetic bank (built without labels)"
         elif isinstance(synthetic, Synthesizer):
             sampler = None
-            if synthetic.task != "noise_to_image" and synthetic.spec.needs_mask:
+            if "masks" in synthetic.reads:
                 size = image_size or synthetic.image_size
                 sampler = MaskSampler(masks, real if masks != "shapes" or callable(masks) else None, (size, size))
-            self.source = GeneratorSource(synthetic, sampler, real if synthetic.spec.needs_image else None, image_size)
+            self.source = GeneratorSource(synthetic, sampler, real if "images" in synthetic.reads else None, image_size)
             has_classes = bool(synthetic.num_classes)
             name = synthetic.architecture
         else:
@@ -326,8 +323,6 @@ class BatchMixer:
             yield self(batch)
 
     def __call__(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        from gan_augment.devices import in_dataloader_worker
-
         if in_dataloader_worker():
             raise RuntimeError("BatchMixer runs in the main process: call it on collated batches in the training loop, not in collate_fn or a worker")
         images = batch[self.image_key]
@@ -355,25 +350,22 @@ class BatchMixer:
         return out
 
     def _generate(self, batch: dict[str, Tensor], chosen: Tensor, seed: int, size: tuple[int, int]) -> Tensor:
+        """The chosen rows' synthetic images: every input the batch has goes to
+        :meth:`Synthesizer.generate`, which takes what the model reads."""
         g = self.generator
-        if g.task == "noise_to_image":
-            labels = None
-            if g.num_classes:
-                if self.label_key not in batch:
-                    raise ValueError(f"{g.architecture} is class-conditional: the batch needs {self.label_key!r}")
-                labels = torch.as_tensor(batch[self.label_key])[chosen]
-            return resize_images(g.sample(len(chosen), labels=labels, seed=seed), size)
-        masks = None
-        if g.spec.needs_mask:
-            if self.mask_key not in batch:
-                raise ValueError(f"{g.architecture} is mask-conditioned: the batch needs {self.mask_key!r}")
+        masks = labels = None
+        if self.mask_key in batch:
             masks = torch.as_tensor(batch[self.mask_key])[chosen.to(torch.as_tensor(batch[self.mask_key]).device)]
             masks = (masks.unsqueeze(1) if masks.ndim == 3 else masks).float()
             masks = (masks > (127 if masks.max() > 1 else 0)).float()
-        images = None
-        if g.spec.needs_image:
-            images = self._unnormalize(batch[self.image_key][chosen.to(batch[self.image_key].device)])
-        return g.translate(images=images, masks=masks, seed=seed)
+        if self.label_key in batch:
+            labels = torch.as_tensor(batch[self.label_key])[chosen]
+        images = self._unnormalize(batch[self.image_key][chosen.to(batch[self.image_key].device)]) if "images" in g.reads else None
+        try:
+            return g.generate(masks=masks, images=images, labels=labels, n=len(chosen), size=size, seed=seed)
+        except MissingInputError as err:
+            key = {"masks": self.mask_key, "images": self.image_key, "labels": self.label_key}[err.input]
+            raise ValueError(f"{err}: the batch needs {key!r}") from None
 
     def _unnormalize(self, images: Tensor) -> Tensor:
         if images.dtype == torch.uint8:
@@ -496,10 +488,8 @@ class SyntheticBank(Dataset):
             "masks": masks if isinstance(masks, str) else "callable",
             "generator": generator.source or generator.architecture,
         }
-        sampler = None
-        if generator.task != "noise_to_image" and generator.spec.needs_mask:
-            sampler = MaskSampler(masks, real, (size, size))
-        source = GeneratorSource(generator, sampler, real if generator.spec.needs_image else None, size)
+        sampler = MaskSampler(masks, real, (size, size)) if "masks" in generator.reads else None
+        source = GeneratorSource(generator, sampler, real if "images" in generator.reads else None, size)
         # one build per folder at a time: two would interleave shards of different settings
         with exclusive_lock(folder, "SyntheticBank.build", cls.LOCK):
             remove_stale_temporaries(folder, ".*.tmp*")  # left by a killed build

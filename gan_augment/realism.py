@@ -90,9 +90,7 @@ def synthesizer_candidate(synth: Synthesizer) -> Synthesize:
         raise ValueError(f"{synth.architecture} generates from noise, without masks: the paired-mask protocol does not apply")
 
     def synthesize(images: Tensor, masks: Tensor, seed: int) -> Tensor:
-        if synth.spec.needs_image:
-            return synth.translate(images=images, masks=masks if synth.spec.needs_mask else None, seed=seed)
-        return synth.translate(masks=masks, seed=seed)
+        return synth.generate(masks=masks, images=images, seed=seed)  # each model takes what it reads
 
     return synthesize
 

@@ -1,13 +1,20 @@
-"""The one model registry: architecture name -> :class:`ModelSpec`.
+"""The one model registry: architecture name -> :class:`ModelSpec` (a leaf of the import
+graph: it imports nothing from the package, as timm's ``models/_registry.py``).
 
-Every paper's file in ``gan_augment.models`` calls :func:`register` once. Nothing else
-looks models up by file name; ``create("pix2pix", ngf=32)`` is the only way networks are
-built from a name (``config.json`` stores that name and those keyword arguments).
+Every paper's file in ``gan_augment.models`` calls :func:`register` once; importing
+:mod:`gan_augment.models` imports every such file, so use ``gan_augment.models.get_spec``
+/ ``list_models`` / ``create`` (the same functions, with the table filled) outside the
+model files. Nothing looks models up by file name; ``create("pix2pix", ngf=32)`` is the only
+way networks are built from a name (``config.json`` stores that name and those keyword
+arguments). A spec names its training-only parts (recipe, training view) as
+``"module:attribute"`` strings, imported on first use: loading a generator for inference
+never imports training code.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -31,15 +38,16 @@ class ModelSpec:
     """Everything the library knows about one architecture.
 
     ``generator`` is a plain ``nn.Module`` class whose constructor keyword arguments are
-    the config (they go to ``config.json``). ``recipe`` builds the training recipe (the
-    discriminators, losses and optimisers) around a generator; ``hparams`` is the
-    dataclass of the recipe's hyper-parameters with the paper's defaults.
+    the config (they go to ``config.json``). ``recipe`` names (``"module:Class"``) the
+    training recipe that builds the discriminators, losses and optimisers around a
+    generator (:meth:`recipe_class` imports it); ``hparams`` is the dataclass of the
+    recipe's hyper-parameters with the paper's defaults.
     """
 
     name: str
     task: Task
     generator: type[nn.Module]
-    recipe: Callable[..., Any]
+    recipe: str
     hparams: type
     paper: str
     summary: str
@@ -54,8 +62,8 @@ class ModelSpec:
     """Translators: whether ``translate`` needs ``masks=`` (pix2pix, residual U-Net: yes; CycleGAN: no)."""
     needs_image: bool = False
     """Translators: whether ``translate`` needs ``images=`` (pix2pixHD's SLIC map, residual U-Net, CycleGAN)."""
-    training_data: Callable[..., Any] | None = None
-    """``training_data(dataset, image_size, seed) -> Dataset`` keyed by (epoch, index); default
+    training_data: str | None = None
+    """``"module:function"`` of ``training_data(dataset, image_size, seed) -> Dataset`` keyed by (epoch, index); default
     :class:`~gan_augment.train_data.GANTrainingView`."""
     config_for_size: Callable[[int], dict[str, Any]] | None = None
     """Generator options implied by the training image size (e.g. U-Net depth)."""
@@ -79,6 +87,18 @@ class ModelSpec:
                     m.train()
         return network
 
+    @staticmethod
+    def resolve(reference: str) -> Any:
+        """The object a ``"package.module:attribute"`` string names, imported now."""
+        module, _, attribute = reference.partition(":")
+        # A string, not an import statement: training-only code (recipes, training views)
+        # is imported when training starts, never when a generator is loaded for inference.
+        return getattr(importlib.import_module(module), attribute)
+
+    def recipe_class(self) -> type:
+        """The training recipe class (imports the model's ``*_recipe`` module)."""
+        return self.resolve(self.recipe)
+
     def generator_arg_names(self) -> tuple[str, ...]:
         params = inspect.signature(self.generator.__init__).parameters
         return tuple(n for n in params if n != "self")
@@ -98,24 +118,17 @@ def register(spec: ModelSpec) -> ModelSpec:
     return spec
 
 
-def _ensure_models_imported() -> None:
-    # Importing the package registers every paper's model exactly once.
-    from gan_augment import models  # noqa: F401
-
-
 def get_spec(name: str) -> ModelSpec:
     """The spec of a registered architecture; a clear KeyError lists the known names."""
-    _ensure_models_imported()
     try:
         return _REGISTRY[name]
     except KeyError:
         known = ", ".join(sorted(_REGISTRY)) or "(none)"
-        raise KeyError(f"unknown model {name!r}; registered models: {known}") from None
+        raise KeyError(f"unknown model {name!r}; registered models: {known} (import gan_augment.models to register them all)") from None
 
 
 def list_models() -> list[str]:
     """Names of every registered architecture, sorted."""
-    _ensure_models_imported()
     return sorted(_REGISTRY)
 
 

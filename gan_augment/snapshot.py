@@ -16,7 +16,8 @@ from typing import Any
 import torch
 
 from gan_augment.checkpoint import load_checkpoint, save_checkpoint
-from gan_augment.training import CHECKPOINT_NAME, Recipe
+from gan_augment.constants import CHECKPOINT_NAME
+from gan_augment.recipe import Recipe
 
 
 def write_snapshot(run_dir: str | os.PathLike, dest: str | os.PathLike, dtype: torch.dtype = torch.float16) -> Path:

@@ -1,4 +1,4 @@
-""":class:`Synthesizer`: what ``from_pretrained`` returns and every adapter holds.
+""":class:`Synthesizer`: what :func:`from_pretrained` returns and every adapter holds.
 
 It pairs a generator network with what calling it needs (architecture, config, native
 image size, class names) and places the weights on a device lazily: ``from_pretrained``
@@ -9,6 +9,7 @@ to CUDA (when present, else CPU) on the first call.
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -20,11 +21,21 @@ from torch import Tensor, nn
 
 from gan_augment import functional as Fn
 from gan_augment.devices import resolve_device
-from gan_augment.registry import ModelSpec, get_spec
+from gan_augment.hub import WEIGHTS_NAME, push_to_hub, read_config, resolve_pretrained, save_pretrained
+from gan_augment.models import ModelSpec, get_spec
 
 
 class CheckpointMismatchError(ValueError):
     """The weights file does not match the architecture named in config.json."""
+
+
+class MissingInputError(ValueError):
+    """:meth:`Synthesizer.generate` lacks an input the model reads; ``input`` names it
+    (``"masks"``, ``"images"`` or ``"labels"``) so that adapters can name their own key."""
+
+    def __init__(self, input: str, message: str) -> None:
+        super().__init__(message)
+        self.input = input
 
 
 class Synthesizer:
@@ -149,6 +160,68 @@ class Synthesizer:
         return self._num_classes
 
     # --- synthesis ------------------------------------------------------------------------------
+    @property
+    def reads(self) -> tuple[str, ...]:
+        """The inputs of :meth:`generate` this model reads: ``()`` or ``("labels",)`` for
+        noise models (DCGAN, ProGAN; labels when class-conditional), ``("masks",)`` (pix2pix),
+        ``("masks", "images")`` (pix2pixHD, residual U-Net, inpainting), ``("images",)`` (CycleGAN)."""
+        if self.task == "noise_to_image":
+            return ("labels",) if self.num_classes else ()
+        return tuple(name for name, read in (("masks", self.spec.needs_mask), ("images", self.spec.needs_image)) if read)
+
+    def generate(
+        self,
+        masks: Tensor | None = None,
+        images: Tensor | None = None,
+        *,
+        labels: Tensor | list[int] | int | str | None = None,
+        n: int | None = None,
+        seed: int | None = None,
+        size: int | tuple[int, int] | None = None,
+        erase_masks: Tensor | None = None,
+        aligned: bool = False,
+    ) -> Tensor:
+        """The one generation path of every model: give what you have, the model takes the
+        inputs its kind reads (:attr:`reads`) and ignores the rest.
+
+        * noise models draw ``n`` images (default: the batch size of ``masks`` / ``images``,
+          else 1) of ``labels`` (class-conditional models) at ``size`` (default: the size of
+          ``masks`` / ``images``, else the native size);
+        * translators read ``masks`` (N1HW / NHW in {0, 1}) and/or ``images`` (N3HW float in
+          [0, 1]) and return images of the input's size (``erase_masks``: the inpainting
+          model's reshape, see :meth:`translate`).
+
+        ``aligned=True`` says the caller keeps the given masks paired with the output (a
+        segmentation pipeline): noise models refuse, their samples have no mask. A missing
+        input the model reads raises :class:`MissingInputError`. Returns N3HW float in [0, 1]
+        on the device of the inputs (else of the network).
+        """
+        reference = masks if masks is not None else images
+        if self.task == "noise_to_image":
+            if aligned:
+                raise ValueError(
+                    f"{self.architecture} generates from noise and cannot keep an image/mask pair aligned; "
+                    "use a mask-conditioned generator (e.g. pix2pix) in segmentation pipelines"
+                )
+            if self.num_classes and labels is None:
+                raise MissingInputError("labels", f"{self.architecture} is class-conditional ({self.num_classes} classes): pass labels=")
+            if n is None:
+                n = int(reference.shape[0]) if reference is not None else 1
+            if size is None:
+                size = tuple(reference.shape[-2:]) if reference is not None else self.image_size
+            out_size = (size, size) if isinstance(size, int) else tuple(size)
+            out = self.sample(n, labels=labels if self.num_classes else None, seed=seed)
+            out = Fn.resize_images(out, out_size)
+            return out.to(reference.device) if reference is not None else out
+        for name, given in (("masks", masks), ("images", images)):
+            if given is None and name in self.reads:
+                what = "lesion masks" if name == "masks" else "the image too"
+                raise MissingInputError(name, f"{self.architecture} reads {what}: pass {name}=")
+        extra = {"erase_masks": erase_masks} if erase_masks is not None else {}
+        return self.translate(
+            images=images if "images" in self.reads else None, masks=masks if "masks" in self.reads else None, seed=seed, **extra
+        )
+
     def translate(
         self,
         images: Tensor | None = None,
@@ -236,16 +309,10 @@ class Synthesizer:
 
     def save_pretrained(self, path: str | os.PathLike, *, dtype: str | None = None, card: str | None = None) -> Path:
         """Write a Hugging Face model folder: config.json + model.safetensors (+ README.md card)."""
-        from gan_augment.hub import save_pretrained
-
         return save_pretrained(self, path, dtype=dtype, card=card)
 
     def push_to_hub(self, repo_id: str, **kwargs: Any) -> str:
         """Save to a temporary folder and upload it (see :func:`gan_augment.hub.push_to_hub`)."""
-        import tempfile
-
-        from gan_augment.hub import push_to_hub
-
         with tempfile.TemporaryDirectory() as tmp:
             self.save_pretrained(tmp)
             return push_to_hub(tmp, repo_id, **kwargs)
@@ -269,6 +336,33 @@ class Synthesizer:
     def __repr__(self) -> str:
         where = str(self.device) if self.is_loaded else f"not loaded (-> {self.device})"
         return f"Synthesizer({self.architecture!r}, image_size={self.image_size}, task={self.task!r}, {where}, source={self.source!r})"
+
+
+def from_pretrained(
+    name_or_path: str | os.PathLike,
+    *,
+    device: str | torch.device = "auto",
+    local_files_only: bool | None = None,
+    revision: str | None = None,
+) -> Synthesizer:
+    """Load a generator: a local folder, a bundled name (``list_pretrained()``) or a hub id.
+
+    The safetensors header is checked against the architecture now (a missing, unexpected
+    or mis-shaped tensor is an error naming it); tensors are read and placed on ``device``
+    (``"auto"``: CUDA when available, else CPU) at the first call.
+    """
+    folder = resolve_pretrained(name_or_path, local_files_only=local_files_only, revision=revision)
+    cfg = read_config(folder)
+    return Synthesizer(
+        cfg["architecture"],
+        cfg["generator_config"],
+        image_size=cfg["image_size"],
+        weights_path=folder / WEIGHTS_NAME,
+        class_names=cfg.get("class_names"),
+        metadata=cfg,
+        source=str(name_or_path),
+        device=device,
+    )
 
 
 def _raise_on_mismatch(expected: dict[str, tuple], found: dict[str, tuple], path: Any) -> None:

@@ -13,22 +13,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 from tqdm.auto import tqdm
 
-
-def square_resize(array: np.ndarray, size: int, *, nearest: bool) -> np.ndarray:
-    """Centre-crop to a square, then resize to ``size`` x ``size`` (bilinear / nearest)."""
-    h, w = array.shape[:2]
-    s = min(h, w)
-    top, left = (h - s) // 2, (w - s) // 2
-    array = array[top : top + s, left : left + s]
-    if s == size:
-        return np.ascontiguousarray(array)
-    resample = Image.NEAREST if nearest else Image.BILINEAR
-    return np.array(Image.fromarray(array).resize((size, size), resample))
+from gan_augment.functional import square_resize  # also importable from here, where it used to live
 
 
 class GANTrainingView(Dataset):

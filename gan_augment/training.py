@@ -1,140 +1,41 @@
-"""The one training loop. Each paper's file supplies a :class:`Recipe` (its networks,
-losses and one optimisation step); :func:`fit` supplies everything else: device and AMP,
-data order, progress bar, logs, sample grids, atomic checkpoints, exact resume, export.
+"""The one training loop. Each paper's ``models/<name>_recipe.py`` supplies a
+:class:`~gan_augment.recipe.Recipe` (its networks, losses and one optimisation step);
+:func:`fit` supplies everything else: device and AMP, data order, progress bar, logs,
+sample grids, atomic checkpoints, exact resume, export.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import math
+import platform
 import random
 import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from gan_augment.checkpoint import load_checkpoint, save_checkpoint
+from gan_augment.constants import CHECKPOINT_NAME
 from gan_augment.devices import resolve_device
+from gan_augment.export import export_run
+from gan_augment.functional import check_image_size
+from gan_augment.models import get_spec, split_options
+from gan_augment.recipe import NoiseRecipe, Recipe  # noqa: F401 (NoiseRecipe: re-exported for old imports)
 from gan_augment.run_files import remove_stale_temporaries, truncate_log
-from gan_augment.train_data import EpochSampler
+from gan_augment.train_data import EpochSampler, GANTrainingView
 from gan_augment.visualize import save_grid
-
-CHECKPOINT_NAME = "checkpoint.safetensors"
-
-
-class Recipe:
-    """One model's training step. Subclasses build ``self.generator``, their discriminators
-    and optimisers in ``__init__`` and implement :meth:`train_step` and :meth:`preview`.
-
-    ``hparams`` is the model's hyper-parameter dataclass; if it has ``lr_decay_start``
-    (a fraction of the run), learning rates decay linearly to zero from there (pix2pix).
-    """
-
-    architecture: str = ""
-
-    def __init__(self, generator: nn.Module, generator_config: Mapping[str, Any], hparams: Any, image_size: int):
-        self.generator = generator
-        self.generator_config = dict(generator_config)
-        self.hparams = hparams
-        self.image_size = int(image_size)
-        self.device = torch.device("cpu")
-        self._amp_dtype: torch.dtype | None = None
-
-    # --- what subclasses provide -------------------------------------------------------
-    def networks(self) -> dict[str, nn.Module]:
-        raise NotImplementedError
-
-    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        raise NotImplementedError
-
-    def train_step(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        """One optimisation step; returns detached scalar losses."""
-        raise NotImplementedError
-
-    def preview(self, batch: dict[str, Tensor]) -> list[Tensor]:
-        """Columns of a sample grid, each N3HW in [0, 1] (e.g. mask | real | fake)."""
-        raise NotImplementedError
-
-    # --- shared machinery ---------------------------------------------------------------
-    def to(self, device: torch.device) -> Recipe:
-        self.device = torch.device(device)
-        for net in self.networks().values():
-            net.to(self.device)
-        for opt in self.optimizers().values():  # optimiser state follows its parameters
-            for state in opt.state.values():
-                for k, v in state.items():
-                    if isinstance(v, Tensor) and k != "step":
-                        state[k] = v.to(self.device)
-        return self
-
-    def enable_amp(self, enabled: bool) -> None:
-        """bf16 autocast on CUDA (no gradient scaling needed)."""
-        self._amp_dtype = torch.bfloat16 if enabled and self.device.type == "cuda" else None
-
-    def autocast(self) -> AbstractContextManager:
-        if self._amp_dtype is None:
-            return nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self._amp_dtype)
-
-    def set_progress(self, step: int, total_steps: int) -> None:
-        start = getattr(self.hparams, "lr_decay_start", None)
-        if start is None:
-            return
-        frac = step / max(total_steps, 1)
-        factor = 1.0 if frac <= start else max(0.0, (1.0 - frac) / max(1.0 - start, 1e-8))
-        for opt in self.optimizers().values():
-            for group in opt.param_groups:
-                group.setdefault("initial_lr", group["lr"])
-                group["lr"] = group["initial_lr"] * factor
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "networks": {k: v.state_dict() for k, v in self.networks().items()},
-            "optimizers": {k: v.state_dict() for k, v in self.optimizers().items()},
-        }
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        for name, net in self.networks().items():
-            net.load_state_dict(state["networks"][name], strict=True)
-        for name, opt in self.optimizers().items():
-            opt.load_state_dict(state["optimizers"][name])
-
-    @contextmanager
-    def eval_mode(self) -> Iterator[None]:
-        """Generator in inference mode for previews; training mode restored afterwards."""
-        from gan_augment.registry import get_spec
-
-        was_training = self.generator.training
-        get_spec(self.architecture).prepare_for_inference(self.generator)
-        try:
-            with torch.inference_mode():
-                yield
-        finally:
-            self.generator.train(was_training)
-
-
-class NoiseRecipe(Recipe):
-    """Base of noise -> image recipes: previews from fixed latents (seed 0), real | fake."""
-
-    def preview(self, batch: dict[str, Tensor]) -> list[Tensor]:
-        from gan_augment.functional import from_model_range, latent, seeded
-
-        labels = batch.get("label") if self.generator.num_classes else None
-        z = latent(batch["image"].shape[0], self.generator.latent_dim, seed=0).to(self.device)
-        with seeded(0, self.device):
-            fake = self.generator(z, labels).float()
-        return [from_model_range(batch["image"]), from_model_range(fake)]
 
 
 @dataclass
@@ -238,8 +139,6 @@ def run_metadata(recipe: Recipe, config: TrainConfig, command: str | None) -> di
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    import platform
-
     return f"CPU ({platform.machine()}, {torch.get_num_threads()} threads)"
 
 
@@ -377,8 +276,6 @@ def fit(
     sample_grid()
     finished = step >= total
     if finished:
-        from gan_augment.export import export_run
-
         export_run(out, out / "pretrained")
     return FitResult(out, step, total, train_seconds, finished, last)
 
@@ -448,11 +345,6 @@ def make_recipe(architecture: str, image_size: int, options: Mapping[str, Any] |
 
     ``options`` mixes generator and training keys (``split_options`` routes them).
     """
-    import inspect
-
-    from gan_augment.functional import check_image_size
-    from gan_augment.registry import get_spec, split_options
-
     image_size = check_image_size(image_size, f"{architecture}: image_size")
     spec = get_spec(architecture)
     generator_options, hparam_options = split_options(architecture, options or {})
@@ -464,18 +356,14 @@ def make_recipe(architecture: str, image_size: int, options: Mapping[str, Any] |
     }
     generator_config = {**defaults, **implied, **generator_options}
     generator = spec.generator(**generator_config)
-    return spec.recipe(generator, generator_config, spec.hparams(**hparam_options), image_size)
+    return spec.recipe_class()(generator, generator_config, spec.hparams(**hparam_options), image_size)
 
 
 def make_training_data(architecture: str, dataset: Dataset, image_size: int, seed: int = 0, jitter: float = 1.125) -> Dataset:
     """The (epoch, index)-keyed training view a model trains on: its spec's ``training_data``
     (e.g. skin / lesion domains for translators) or a :class:`GANTrainingView`."""
-    from gan_augment.functional import check_image_size
-    from gan_augment.registry import get_spec
-    from gan_augment.train_data import GANTrainingView
-
     image_size = check_image_size(image_size, f"{architecture}: image_size")
     spec = get_spec(architecture)
     if spec.training_data is not None:
-        return spec.training_data(dataset, image_size, seed)
+        return spec.resolve(spec.training_data)(dataset, image_size, seed)
     return GANTrainingView(dataset, image_size, seed=seed, jitter=jitter)

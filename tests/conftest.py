@@ -25,7 +25,7 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUD
 
 def tiny_synthesizer(architecture: str = "pix2pix", seed: int = 0):
     """A randomly initialised tiny generator of ``architecture`` wrapped as a Synthesizer."""
-    from gan_augment.registry import get_spec
+    from gan_augment.models import get_spec
     from gan_augment.synthesizer import Synthesizer
     from gan_augment.training import make_recipe
 
@@ -33,6 +33,23 @@ def tiny_synthesizer(architecture: str = "pix2pix", seed: int = 0):
     torch.manual_seed(seed)
     recipe = make_recipe(architecture, spec.tiny_image_size, {**spec.tiny_generator_config, **spec.tiny_hparams})
     return Synthesizer.from_network(recipe.generator, architecture, recipe.generator_config, spec.tiny_image_size)
+
+
+def tiny_run(name, out, *, steps=4, resume=False, max_session_steps=None, seed=0, overrides=None):
+    """A few CPU training steps of ``name``'s tiny config (its ModelSpec's) on the bundled sample."""
+    from gan_augment.data import bundled_sample
+    from gan_augment.models import get_spec
+    from gan_augment.training import TrainConfig, fit, make_recipe, make_training_data, seed_everything
+
+    spec = get_spec(name)
+    seed_everything(seed)
+    recipe = make_recipe(name, spec.tiny_image_size, {**spec.tiny_generator_config, **spec.tiny_hparams, **(overrides or {})})
+    view = make_training_data(name, bundled_sample(), spec.tiny_image_size, seed)
+    config = TrainConfig(
+        out_dir=str(out), steps=steps, batch_size=2, seed=seed, num_workers=0, log_every=1,
+        sample_every=2, checkpoint_every=2, resume=resume, max_session_steps=max_session_steps,
+    )
+    return recipe, fit(recipe, view, config, command="pytest")
 
 
 @pytest.fixture(scope="session")
@@ -45,7 +62,7 @@ def tiny_pix2pix_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_pix2pix(tiny_pix2pix_dir):
-    from gan_augment.hub import from_pretrained
+    from gan_augment.synthesizer import from_pretrained
 
     return from_pretrained(tiny_pix2pix_dir, device="cpu")
 

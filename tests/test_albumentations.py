@@ -312,7 +312,7 @@ def test_replay_is_json_serialisable_and_replays_for_the_new_mask(tiny_pix2pix_d
     other = A.ReplayCompose.replay(replay, image=image, mask=other_mask)
     flipped = np.fliplr(other_mask) if first["replay"]["transforms"][0]["applied"] else other_mask
     assert np.array_equal(other["mask"], flipped)
-    from gan_augment.hub import from_pretrained
+    from gan_augment.synthesizer import from_pretrained
 
     expected = from_pretrained(tiny_pix2pix_dir, device="cpu").translate(
         masks=torch.from_numpy(np.ascontiguousarray(flipped)).float()[None, None], seed=params["seed"]

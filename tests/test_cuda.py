@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader, Dataset
 import gan_augment as ga
 from gan_augment.data import bundled_sample
 from gan_augment.mixers import BatchMixer
-from gan_augment.registry import get_spec, list_models
+from gan_augment.models import get_spec, list_models
 from gan_augment.training import TrainConfig, fit, make_recipe, make_training_data, seed_everything
 
 pytestmark = [pytest.mark.gpu, needs_cuda]

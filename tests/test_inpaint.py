@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from gan_augment.data import bundled_sample
 from gan_augment.ema import EMA
-from gan_augment.lesion_box import crop_resize, lesion_box, lesion_crops
-from gan_augment.models.inpaint import LesionBoxView, dilate
-from gan_augment.registry import get_spec
+from gan_augment.lesion_box import crop_resize, dilate, lesion_box, lesion_crops
+from gan_augment.models import get_spec
+from gan_augment.models.inpaint_recipe import LesionBoxView
 from gan_augment.training import make_recipe
 
 

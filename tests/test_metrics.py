@@ -59,7 +59,7 @@ def test_upsampling_peaks_find_a_checkerboard_and_not_smooth_images():
 
 
 def test_dcgan_resize_upsampling_has_no_transposed_convolutions():
-    from gan_augment.registry import create
+    from gan_augment.models import create
 
     g = create("dcgan", ngf=4, image_size=32, upsample="resize")
     assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in g.body.modules())

@@ -35,7 +35,7 @@ class LabelledImages(Dataset):
 
 @pytest.fixture(scope="module")
 def conditional_dcgan():
-    from gan_augment.registry import get_spec
+    from gan_augment.models import get_spec
     from gan_augment.synthesizer import Synthesizer
     from gan_augment.training import make_recipe
 
@@ -286,7 +286,7 @@ def test_synthetic_bank_build_is_locked_against_a_second_build(tiny_pix2pix, tmp
 
 
 def test_mixed_dataset_does_not_read_the_weights_at_construction(tiny_pix2pix_dir, conditional_dcgan, tmp_path):
-    from gan_augment.hub import from_pretrained
+    from gan_augment.synthesizer import from_pretrained
 
     pix2pix = from_pretrained(tiny_pix2pix_dir, device="cpu")
     mixed = MixedDataset(bundled_sample(), pix2pix, ratio=1.0)

@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from gan_augment.data import ATTRIBUTES, bundled_sample
 from gan_augment.diffaugment import diff_augment
 from gan_augment.domains import LesionCrops, SkinPatches, UnpairedView
-from gan_augment.maps import LABELS, condition_maps, instance_edges, outside_region, semantic_map
-from gan_augment.models.progan import growth
-from gan_augment.registry import create, get_spec, list_models, split_options
+from gan_augment.models import create, get_spec, list_models, split_options
+from gan_augment.models.pix2pixhd_maps import LABELS, condition_maps, instance_edges, outside_region, semantic_map
+from gan_augment.models.progan_recipe import growth
 from gan_augment.train_data import GANTrainingView
 from gan_augment.training import TrainConfig, fit, make_recipe, make_training_data, seed_everything
 

@@ -164,7 +164,7 @@ def test_synthesizer_candidate_routes_inputs():
 
 
 def _tiny_conditional_dcgan(num_classes: int = 3):
-    from gan_augment.registry import get_spec
+    from gan_augment.models import get_spec
     from gan_augment.synthesizer import Synthesizer
     from gan_augment.training import make_recipe
 

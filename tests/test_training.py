@@ -2,64 +2,15 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
+from conftest import tiny_run
 
 from gan_augment.checkpoint import load_checkpoint, save_checkpoint
 from gan_augment.data import bundled_sample
-from gan_augment.registry import get_spec, list_models
+from gan_augment.models import get_spec
 from gan_augment.train_data import EpochSampler, GANTrainingView
-from gan_augment.training import CHECKPOINT_NAME, TrainConfig, fit, make_recipe, make_training_data, seed_everything
-
-
-def tiny_run(name, out, *, steps=4, resume=False, max_session_steps=None, seed=0, overrides=None):
-    spec = get_spec(name)
-    seed_everything(seed)
-    recipe = make_recipe(name, spec.tiny_image_size, {**spec.tiny_generator_config, **spec.tiny_hparams, **(overrides or {})})
-    view = make_training_data(name, bundled_sample(), spec.tiny_image_size, seed)
-    config = TrainConfig(
-        out_dir=str(out), steps=steps, batch_size=2, seed=seed, num_workers=0, log_every=1,
-        sample_every=2, checkpoint_every=2, resume=resume, max_session_steps=max_session_steps,
-    )
-    return recipe, fit(recipe, view, config, command="pytest")
-
-
-@pytest.mark.parametrize("name", list_models())
-def test_every_model_has_a_tiny_config_that_trains(name, tmp_path):
-    spec = get_spec(name)
-    assert spec.tiny_generator_config, f"{name} needs a tiny test config in its ModelSpec"
-    seed_everything(0)
-    before = {k: v.clone() for k, v in make_recipe(name, spec.tiny_image_size, {**spec.tiny_generator_config, **spec.tiny_hparams}).generator.state_dict().items()}
-    recipe, result = tiny_run(name, tmp_path, steps=3)
-    assert result.finished and result.step == 3
-    assert result.last_losses and all(torch.isfinite(torch.tensor(v)) for v in result.last_losses.values())
-    after = recipe.generator.state_dict()
-    assert any(not torch.equal(before[k].cpu(), after[k].cpu()) for k in before if before[k].is_floating_point())
-    assert (tmp_path / CHECKPOINT_NAME).is_file()
-    assert (tmp_path / "pretrained" / "model.safetensors").is_file()
-    assert sorted(p.name for p in (tmp_path / "samples").iterdir())
-    assert json.loads((tmp_path / "config.json").read_text())["architecture"] == name
-
-
-@pytest.mark.parametrize("name", list_models())
-def test_resume_continues_exactly(name, tmp_path):
-    _, straight = tiny_run(name, tmp_path / "straight", steps=5)
-    _, first = tiny_run(name, tmp_path / "split", steps=5, max_session_steps=2)
-    assert first.step == 2 and not first.finished
-    _, second = tiny_run(name, tmp_path / "split", steps=5, resume=True)
-    assert second.finished and second.step == straight.step == 5
-    a = load_checkpoint(tmp_path / "straight" / CHECKPOINT_NAME)["recipe"]
-    b = load_checkpoint(tmp_path / "split" / CHECKPOINT_NAME)["recipe"]
-    for net in a["networks"]:
-        for key, value in a["networks"][net].items():
-            assert torch.equal(value, b["networks"][net][key]), f"{net}.{key} differs after resume"
-    for opt in a["optimizers"]:
-        for idx, state in a["optimizers"][opt]["state"].items():
-            for key, value in state.items():
-                assert torch.equal(value, b["optimizers"][opt]["state"][idx][key])
-
+from gan_augment.training import CHECKPOINT_NAME, TrainConfig, fit, make_recipe
 
 # pix2pix with the realism recipe: a noise input, the projected discriminator, EMA, mode seeking
 PROJECTED_PIX2PIX = {
@@ -81,7 +32,7 @@ def test_pix2pix_projected_recipe_resumes_exactly_and_exports_the_ema(tmp_path):
         for key, value in a["networks"][net].items():
             assert torch.equal(value, b["networks"][net][key]), f"{net}.{key} differs after resume"
     assert not any("features" in k for k in a["networks"]["D"]), "the frozen backbone must not be saved"
-    from gan_augment.hub import from_pretrained
+    from gan_augment.synthesizer import from_pretrained
 
     synth = from_pretrained(tmp_path / "straight" / "pretrained", device="cpu")
     masks = torch.zeros(2, 1, 32, 32)

@@ -14,7 +14,7 @@ import pytest
 
 from gan_augment.cli import main
 from gan_augment.data import SAMPLE_ISIC2017, bundled_sample
-from gan_augment.registry import get_spec
+from gan_augment.models import get_spec
 from gan_augment.train_data import GANTrainingView
 from gan_augment.training import CHECKPOINT_NAME, TrainConfig, fit, make_recipe, seed_everything
 

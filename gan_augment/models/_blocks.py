@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 NORMS = ("batch", "instance", "none")
@@ -147,3 +148,8 @@ def set_requires_grad(module: nn.Module, flag: bool) -> None:
 
 def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
+
+
+def label_maps(labels: Tensor, num_classes: int, height: int, width: int) -> Tensor:
+    """One-hot labels as constant N x classes x H x W maps."""
+    return F.one_hot(labels, num_classes).float()[:, :, None, None].expand(-1, -1, height, width)

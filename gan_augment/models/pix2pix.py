@@ -9,18 +9,12 @@ objective Eq. 4, optimisation Sec. 3.3); applied to skin lesions by Abhishek & H
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gan_augment.diffaugment import diff_augment
-from gan_augment.functional import from_model_range
-from gan_augment.losses import adversarial_loss, mode_seeking_loss
-from gan_augment.models._blocks import PatchDiscriminator, init_gan_weights, norm_layer, set_requires_grad
+from gan_augment.models._blocks import init_gan_weights, norm_layer
 from gan_augment.registry import ModelSpec, register
-from gan_augment.training import Recipe
 
 
 class UNetGenerator(nn.Module):
@@ -165,135 +159,6 @@ class Pix2PixHParams:
     ms_tau: float = 0.25
 
 
-DISCRIMINATORS = ("patch", "projected")
-
-
-class Pix2PixRecipe(Recipe):
-    """Conditional GAN on (mask, image) pairs: D sees the mask with the image (the
-    PatchGAN concatenated, the projected discriminator at each feature scale)."""
-
-    architecture = "pix2pix"
-
-    def __init__(self, generator: UNetGenerator, generator_config: dict[str, Any], hparams: Pix2PixHParams, image_size: int):
-        super().__init__(generator, generator_config, hparams, image_size)
-        hp = hparams
-        if hp.discriminator not in DISCRIMINATORS:
-            raise ValueError(f"discriminator must be one of {DISCRIMINATORS}, got {hp.discriminator!r}")
-        if hp.lambda_ms > 0 and not getattr(generator, "style_dim", 0):
-            raise ValueError("lambda_ms needs a generator with a noise input: set style_dim (e.g. --set style_dim=64)")
-        if hp.discriminator == "projected":
-            from gan_augment.models.projected import ProjectedDiscriminator  # training only
-
-            self.discriminator: nn.Module = ProjectedDiscriminator(
-                condition_channels=generator_config.get("in_channels", 1),
-                backbone=hp.backbone,
-                feature_input_size=hp.feature_input_size,
-                d_width=hp.d_width,
-                projection_seed=hp.projection_seed,
-            )
-            trainable = self.discriminator.heads
-        else:
-            in_ch = generator_config.get("in_channels", 1) + generator_config.get("out_channels", 3)
-            self.discriminator = PatchDiscriminator(in_ch, hp.ndf, hp.d_layers, hp.d_norm)
-            init_gan_weights(self.discriminator)
-            trainable = self.discriminator
-        self._trainable_d = trainable
-        self.ema = None
-        if hp.ema_half_life_images > 0:
-            from gan_augment.ema import EMA
-
-            self.ema = EMA(generator, hp.ema_half_life_images)
-        self.images_seen = 0
-        betas, lr = (float(hp.beta1), float(hp.beta2)), float(hp.lr)  # `--set beta1=0` arrives as an int
-        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=lr, betas=betas)
-        self.opt_d = torch.optim.Adam([p for p in self.discriminator.parameters() if p.requires_grad], lr=lr, betas=betas)
-
-    def networks(self) -> dict[str, nn.Module]:
-        if self.ema is not None:
-            return {"G": self.ema.module, "G_train": self.generator, "D": self.discriminator}
-        return {"G": self.generator, "D": self.discriminator}
-
-    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"G": self.opt_g, "D": self.opt_d}
-
-    def state_dict(self) -> dict[str, Any]:
-        state = super().state_dict()
-        return {**state, "images_seen": self.images_seen} if self.ema is not None else state
-
-    def load_state_dict(self, state: Any) -> None:
-        super().load_state_dict(state)
-        self.images_seen = int(state.get("images_seen", 0))
-
-    def _d(self, condition: Tensor, image: Tensor) -> list[Tensor]:
-        """Discriminator logits (one map per scale) for ``image`` given the mask ``condition``."""
-        pair = torch.cat([condition, image], dim=1)
-        if self.hparams.diffaugment:  # same geometry for mask and image; colour on the image only
-            pair = diff_augment(pair, self.hparams.diffaugment, color_channels=slice(condition.shape[1], None))
-        if self.hparams.discriminator == "projected":
-            c = condition.shape[1]
-            return self.discriminator(pair[:, c:], (pair[:, :c] + 1) / 2)
-        return [self.discriminator(pair)]
-
-    def _adv(self, logits: list[Tensor], real: bool, for_d: bool) -> Tensor:
-        return torch.stack([adversarial_loss(x, real, self.hparams.gan_mode, for_discriminator=for_d) for x in logits]).sum()
-
-    def train_step(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        hp, g = self.hparams, self.generator
-        condition, real = mask_condition(batch["mask"]), batch["image"]
-        n = real.shape[0]
-        z = None
-        if g.style_dim:  # the first half of the conditions twice: the pair the mode-seeking term compares
-            half = max(n // 2, 1)
-            fake_condition = torch.cat([condition[:half], condition[:half]])[:n]
-            paired_real = torch.cat([real[:half], real[:half]])[:n]
-            z = torch.randn(fake_condition.shape[0], g.style_dim, device=real.device)
-        else:
-            fake_condition, paired_real = condition, real
-        with self.autocast():
-            fake = g(fake_condition, z) if z is not None else g(fake_condition)
-
-        set_requires_grad(self._trainable_d, True)
-        self.opt_d.zero_grad(set_to_none=True)
-        with self.autocast():
-            loss_d_fake = self._adv(self._d(fake_condition, fake.detach()), False, True)
-            loss_d_real = self._adv(self._d(condition, real), True, True)
-            loss_d = 0.5 * (loss_d_fake + loss_d_real)
-        loss_d.backward()
-        self.opt_d.step()
-
-        set_requires_grad(self._trainable_d, False)
-        self.opt_g.zero_grad(set_to_none=True)
-        with self.autocast():
-            loss_g_gan = self._adv(self._d(fake_condition, fake), True, False)
-        fake = fake.float()
-        losses = {"D_real": loss_d_real.detach(), "D_fake": loss_d_fake.detach(), "G_gan": loss_g_gan.detach()}
-        total = loss_g_gan
-        if hp.lambda_l1 > 0:
-            loss_g_l1 = F.l1_loss(fake, paired_real) * hp.lambda_l1
-            total = total + loss_g_l1
-            losses["G_L1"] = loss_g_l1.detach()
-        if z is not None and hp.lambda_ms > 0 and n >= 2 * half:
-            loss_ms = mode_seeking_loss(fake[:half], fake[half : 2 * half], z[:half], z[half : 2 * half], hp.ms_tau)
-            total = total + hp.lambda_ms * loss_ms
-            losses["G_ms"] = loss_ms.detach()
-        total.backward()
-        self.opt_g.step()
-        if self.ema is not None:
-            self.images_seen += n
-            self.ema.update(g, n, self.images_seen)
-        return losses
-
-    def preview(self, batch: dict[str, Tensor]) -> list[Tensor]:
-        from gan_augment.functional import seeded
-
-        g = self.ema.module if self.ema is not None else self.generator
-        columns = [batch["mask"], from_model_range(batch["image"])]
-        for s in range(3 if g.style_dim else 1):
-            with seeded(s, self.device):
-                columns.append(from_model_range(g(mask_condition(batch["mask"])).float()))
-        return columns
-
-
 def unet_depth_for_size(size: int) -> dict[str, int]:
     """A U-Net that maps ``size`` x ``size`` down to 1x1 (num_downs = log2 size)."""
     if size < 4 or size & (size - 1):
@@ -311,7 +176,7 @@ SPEC = register(
         name="pix2pix",
         task="mask_to_image",
         generator=UNetGenerator,
-        recipe=Pix2PixRecipe,
+        recipe="gan_augment.models.pix2pix_recipe:Pix2PixRecipe",
         hparams=Pix2PixHParams,
         paper="Isola et al. 2017 (pix2pix); Abhishek & Hamarneh 2019 (Mask2Lesion)",
         summary="U-Net + 70x70 PatchGAN + L1: binary lesion mask -> lesion image",

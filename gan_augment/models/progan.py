@@ -15,16 +15,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gan_augment.diffaugment import diff_augment
-from gan_augment.models.dcgan import label_maps
+from gan_augment.models._blocks import label_maps
 from gan_augment.registry import ModelSpec, register
-from gan_augment.training import NoiseRecipe
 
 
 def _standard_normal(*shape: int) -> Tensor:
@@ -195,102 +192,12 @@ class ProGANHParams:
     diffaugment: str = ""
 
 
-def growth(images_seen: int, phase_images: int, max_stage: int) -> tuple[int, float]:
-    """(stage, alpha) after ``images_seen`` images: stage 0 stabilises, then each further
-    stage has a fade-in phase (alpha 0 -> 1) and a stabilisation phase (alpha = 1)."""
-    phase = images_seen // phase_images
-    stage = min((phase + 1) // 2, max_stage)
-    if stage < max_stage or phase < 2 * max_stage:
-        fading = phase % 2 == 1
-        alpha = (images_seen % phase_images) / phase_images if fading else 1.0
-        return stage, alpha
-    return max_stage, 1.0
-
-
-class ProGANRecipe(NoiseRecipe):
-    architecture = "progan"
-
-    def __init__(self, generator: ProGANGenerator, generator_config: dict[str, Any], hparams: ProGANHParams, image_size: int):
-        super().__init__(generator, generator_config, hparams, image_size)
-        cfg = {k: generator_config[k] for k in ("image_size", "fmap_base", "fmap_max", "num_classes", "channels") if k in generator_config}
-        self.discriminator = ProGANDiscriminator(**cfg)
-        betas = (hparams.beta1, hparams.beta2)
-        self.opt_g = torch.optim.Adam(generator.parameters(), lr=hparams.lr, betas=betas, eps=1e-8)
-        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=hparams.lr, betas=betas, eps=1e-8)
-        self._step = 0
-
-    def networks(self) -> dict[str, nn.Module]:
-        return {"G": self.generator, "D": self.discriminator}
-
-    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"G": self.opt_g, "D": self.opt_d}
-
-    def set_progress(self, step: int, total_steps: int) -> None:
-        self._step = step
-
-    def _grow(self, batch_size: int) -> tuple[int, float]:
-        stage, alpha = growth(self._step * batch_size, self.hparams.phase_images, self.generator.max_stage)
-        self.generator.stage.fill_(stage)
-        self.generator.alpha.fill_(alpha)
-        return stage, alpha
-
-    @staticmethod
-    def _real_at(images: Tensor, stage: int, alpha: float) -> Tensor:
-        """Real images at the current resolution, faded like the generator's output."""
-        size = 4 * 2**stage
-        x = F.adaptive_avg_pool2d(images, size) if images.shape[-1] != size else images
-        if stage > 0 and alpha < 1.0:
-            low = F.interpolate(F.avg_pool2d(x, 2), scale_factor=2, mode="nearest")
-            x = alpha * x + (1 - alpha) * low
-        return x
-
-    def _gradient_penalty(self, real: Tensor, fake: Tensor, labels: Tensor | None, stage: int, alpha: float) -> Tensor:
-        eps = torch.rand(real.shape[0], 1, 1, 1, device=real.device)
-        mixed = (eps * real + (1 - eps) * fake).requires_grad_(True)
-        scores = self.discriminator(mixed, labels, stage, alpha)
-        (grad,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True)
-        return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
-
-    def train_step(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        hp = self.hparams
-        n = batch["image"].shape[0]
-        stage, alpha = self._grow(n)
-        real = self._real_at(batch["image"], stage, alpha)
-        labels = batch["label"] if self.generator.num_classes else None
-        z = torch.randn(n, self.generator.latent_dim, device=real.device)
-
-        aug = (lambda x: diff_augment(x, hp.diffaugment)) if hp.diffaugment else (lambda x: x)
-        self.opt_d.zero_grad(set_to_none=True)
-        with self.autocast():
-            fake = self.generator(z, labels)
-            real_in, fake_in = aug(real), aug(fake.detach())
-            d_real = self.discriminator(real_in, labels, stage, alpha).float()
-            d_fake = self.discriminator(fake_in, labels, stage, alpha).float()
-        gp = self._gradient_penalty(real_in.float(), fake_in.float(), labels, stage, alpha)  # in fp32
-        loss_d = d_fake.mean() - d_real.mean() + hp.gp_weight * gp + hp.drift * d_real.pow(2).mean()
-        loss_d.backward()
-        self.opt_d.step()
-
-        self.opt_g.zero_grad(set_to_none=True)
-        with self.autocast():
-            loss_g = -self.discriminator(aug(fake), labels, stage, alpha).float().mean()
-        loss_g.backward()
-        self.opt_g.step()
-        return {
-            "D": loss_d.detach(),
-            "G": loss_g.detach(),
-            "GP": gp.detach(),
-            "stage": torch.tensor(float(stage)),
-            "alpha": torch.tensor(alpha),
-        }
-
-
 SPEC = register(
     ModelSpec(
         name="progan",
         task="noise_to_image",
         generator=ProGANGenerator,
-        recipe=ProGANRecipe,
+        recipe="gan_augment.models.progan_recipe:ProGANRecipe",
         hparams=ProGANHParams,
         paper="Karras et al. 2018 (progressive growing); Bissoto et al. 2018 (label-conditioned, skin lesions)",
         summary="progressive growing GAN, label in every layer but the last: noise + class -> lesion image",

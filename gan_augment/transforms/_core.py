@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gan_augment.functional import resize_images
-from gan_augment.synthesizer import Synthesizer
+from gan_augment.lesion_box import lesion_box
+from gan_augment.synthesizer import MissingInputError, Synthesizer, from_pretrained
 
 EmptyMaskPolicy = Literal["raise", "skip"]
 GeneratorArg = str | os.PathLike | Synthesizer
@@ -43,8 +43,6 @@ class LazySynthesizer:
 
     def get(self) -> Synthesizer:
         if self._synth is None:
-            from gan_augment.hub import from_pretrained
-
             self._synth = from_pretrained(self.source, device=self.device)
         return self._synth
 
@@ -132,35 +130,32 @@ def synthesize(
 ) -> Tensor | None:
     """One synthetic image (3HW float in [0, 1]) for ``image`` (3HW [0, 1]) and ``mask`` (HW {0, 1}).
 
-    Translators get what they read (the mask, the image, or both); noise generators replace
-    the image by a sample of the same size (only without a mask: a sample has no mask to
-    stay aligned with). Returns ``None`` when the mask is empty and ``on_empty_mask="skip"``.
+    :meth:`Synthesizer.generate` gives each model what its kind reads (the mask, the image,
+    both, or noise + ``label``); noise generators replace the image by a sample of the same
+    size (only without a mask: a sample has no mask to stay aligned with). Returns ``None``
+    when the mask is empty and ``on_empty_mask="skip"``.
     """
     synth = lazy.get()
-    if synth.task == "noise_to_image":
-        if mask is not None:
-            raise ValueError(
-                f"{owner}: {synth.architecture} generates from noise and cannot keep an image/mask pair aligned; "
-                "use a mask-conditioned generator (e.g. pix2pix) in segmentation pipelines"
-            )
-        with torch.no_grad():
-            out = synth.sample(1, labels=label, seed=seed)
-        return resize_images(out, tuple(image.shape[-2:]))[0].to(image.device)
-    if synth.spec.needs_mask:
-        if mask is None:
-            raise ValueError(f"{owner}: {synth.architecture} is conditioned on a lesion mask: pass a mask target")
-        if not bool(mask.any()):
-            if on_empty_mask == "skip":
-                return None
-            raise ValueError(
-                f"{owner}: mask is empty (no lesion pixels); {synth.architecture} needs a lesion mask. "
-                "Pass on_empty_mask='skip' to leave such samples unchanged"
-            )
-    images = image.unsqueeze(0) if synth.spec.needs_image else None
-    masks = mask[None, None] if synth.spec.needs_mask else None
+    if mask is not None and "masks" in synth.reads and not bool(mask.any()):
+        if on_empty_mask == "skip":
+            return None
+        raise ValueError(
+            f"{owner}: mask is empty (no lesion pixels); {synth.architecture} needs a lesion mask. "
+            "Pass on_empty_mask='skip' to leave such samples unchanged"
+        )
     extra = {"erase_masks": erase_mask[None, None]} if erase_mask is not None else {}
-    with torch.no_grad():
-        return synth.translate(images=images, masks=masks, seed=seed, **extra)[0]
+    try:
+        with torch.no_grad():
+            out = synth.generate(
+                masks=None if mask is None else mask[None, None], images=image.unsqueeze(0), labels=label, seed=seed,
+                aligned=mask is not None, **extra,
+            )
+    except MissingInputError as err:
+        hint = {"masks": "pass a mask target", "images": "pass the image", "labels": "pass labels (label=...)"}[err.input]
+        raise ValueError(f"{owner}: {err}; {hint}") from None
+    except ValueError as err:
+        raise ValueError(f"{owner}: {err}") from None
+    return out[0].to(image.device)
 
 
 Mode = Literal["retexture", "reshape"]
@@ -171,7 +166,7 @@ def reshaped_mask(mask: Tensor, seed: int, strength: float = 0.15) -> Tensor:
     """A new lesion shape for *reshape* mode: an elastic deformation of the HW ``mask``
     (:func:`gan_augment.masks.elastic_deform`, displacement ``strength`` x the lesion's
     size); the old mask when the deformation would leave no lesion pixel."""
-    from gan_augment.lesion_box import lesion_box
+    # lazy: gan_augment.masks imports scikit-image, needed only in reshape mode (not to load a transform)
     from gan_augment.masks import elastic_deform
 
     if not bool(mask.any()):

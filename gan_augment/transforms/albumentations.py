@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from albumentations.core.transforms_interface import BaseTransformInitSchema
 from pydantic import Field
+from torch.utils.data import get_worker_info
 
 from gan_augment.copy_paste import LesionBank, as_lesion_bank, bank_name, paste_from_bank
 from gan_augment.functional import float_to_uint8
@@ -116,23 +117,18 @@ class GANAugment(A.DualTransform):
         return out
 
     def _relabels(self) -> bool:
-        return self.label is not None and self._lazy.get().task == "noise_to_image" and bool(self._lazy.get().num_classes)
+        return self.label is not None and "labels" in self._lazy.get().reads
 
     def apply(
         self, img: np.ndarray, condition: torch.Tensor | None = None, seed: int = 0, erase: torch.Tensor | None = None, **params: Any
     ) -> np.ndarray:
         """The synthetic image for a validated HW ``condition`` mask (or none) and ``seed``."""
-        image01 = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)
-        image01 = image01.float() / 255.0 if img.dtype == np.uint8 else image01.float()
+        image01 = _chw01(img)
         result = synthesize(
             self._lazy, image01, condition, seed=seed, owner="GANAugment", on_empty_mask=self.on_empty_mask, label=self.label,
             erase_mask=erase,
         )
-        if result is None:
-            return img
-        if img.dtype == np.uint8:
-            return float_to_uint8(result)
-        return result.permute(1, 2, 0).cpu().numpy().astype(img.dtype)
+        return img if result is None else _like_hwc(result, img)
 
     def get_transform_init_args(self) -> dict[str, Any]:
         return {
@@ -195,14 +191,9 @@ class LesionCopyPaste(A.DualTransform):
         return {**kwargs, "image": self.apply(image, condition=condition, index=int(params["index"]), seed=int(params["seed"]))}
 
     def apply(self, img: np.ndarray, condition: torch.Tensor | None = None, index: int = 0, seed: int = 0, **params: Any) -> np.ndarray:
-        image01 = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)
-        image01 = image01.float() / 255.0 if img.dtype == np.uint8 else image01.float()
+        image01 = _chw01(img)
         result = paste_from_bank(self.bank, image01, condition, index=index, seed=seed, harmonize=self.harmonize, feather=self.feather)
-        if result is None:
-            return img
-        if img.dtype == np.uint8:
-            return float_to_uint8(result)
-        return result.permute(1, 2, 0).cpu().numpy().astype(img.dtype)
+        return img if result is None else _like_hwc(result, img)
 
     def get_transform_init_args(self) -> dict[str, Any]:
         return {"bank": bank_name(self.bank, "LesionCopyPaste"), "harmonize": self.harmonize, "feather": self.feather}
@@ -221,8 +212,6 @@ def albumentations_worker_init(worker_id: int) -> None:
     torch's per-worker seed (plus the pipeline's position, so two pipelines do not draw in
     lockstep), which is reproducible when the DataLoader gets a seeded ``generator``.
     """
-    from torch.utils.data import get_worker_info
-
     info = get_worker_info()
     if info is None:
         return
@@ -255,3 +244,16 @@ def find_pipelines(root: Any, max_depth: int = 6) -> list[A.BaseCompose]:
 
     visit(root, 0)
     return found
+
+
+def _chw01(img: np.ndarray) -> torch.Tensor:
+    """HWC uint8 / float [0, 1] array -> CHW float tensor in [0, 1]."""
+    image01 = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)
+    return image01.float() / 255.0 if img.dtype == np.uint8 else image01.float()
+
+
+def _like_hwc(result: torch.Tensor, img: np.ndarray) -> np.ndarray:
+    """A CHW [0, 1] result as an HWC array of ``img``'s dtype (uint8 rounds)."""
+    if img.dtype == np.uint8:
+        return float_to_uint8(result)
+    return result.permute(1, 2, 0).cpu().numpy().astype(img.dtype)

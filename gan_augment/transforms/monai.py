@@ -19,6 +19,7 @@ import torch
 from monai.config import KeysCollection
 from monai.transforms import MapTransform, RandomizableTransform
 from monai.utils import TransformBackends
+from torch.utils.data import get_worker_info
 
 from gan_augment.copy_paste import LesionBank, as_lesion_bank, check_paste_arguments, paste_from_bank
 from gan_augment.transforms._core import (
@@ -56,8 +57,6 @@ def reseed_in_new_worker(transform: RandomizableTransform) -> None:
     process, unless ``set_random_state`` was called there already (MONAI's DataLoader, a
     user's ``worker_init_fn``), reseed from torch's per-worker seed (reproducible with a
     seeded loader)."""
-    from torch.utils.data import get_worker_info
-
     info = get_worker_info()
     if info is None or getattr(transform, "_seeded_in_pid", None) == os.getpid():
         return
@@ -128,7 +127,7 @@ class RandGANAugment(RandomizableTransform):
         if self.label is None:
             return False
         synth = self.lazy.get()
-        return synth.task == "noise_to_image" and bool(synth.num_classes)
+        return "labels" in synth.reads
 
 
 class RandGANAugmentd(RandomizableTransform, MapTransform):

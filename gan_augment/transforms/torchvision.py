@@ -84,7 +84,7 @@ class RandomGANAugment(v2.Transform):
         """The v2 call; with a class-conditional ``label``, also the sample's ``label_key`` entry."""
         sample = inputs if len(inputs) > 1 else inputs[0]
         synth = self.lazy.get() if self.label is not None else None
-        relabel = synth is not None and synth.task == "noise_to_image" and bool(synth.num_classes)
+        relabel = synth is not None and "labels" in synth.reads
         if relabel and not (isinstance(sample, dict) and self.label_key in sample):
             raise ValueError(
                 f"RandomGANAugment: draws images of class {self.label!r} from a class-conditional generator, so the "
@@ -123,14 +123,7 @@ class RandomGANAugment(v2.Transform):
     def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
         if params.get("mask_id") is not None and id(inpt) == params["mask_id"]:
             return params["new_mask"]
-        if params["image_id"] is None or id(inpt) != params["image_id"]:
-            return inpt
-        out = params["output"]
-        if isinstance(inpt, PIL.Image.Image):
-            return TF.to_pil_image(out)
-        if isinstance(inpt, tv_tensors.Image):
-            return tv_tensors.wrap(out, like=inpt)
-        return out
+        return _put_back(inpt, params)
 
 
 class RandomLesionCopyPaste(v2.Transform):
@@ -171,11 +164,16 @@ class RandomLesionCopyPaste(v2.Transform):
         return {"image_id": id(image) if result is not None else None, "output": None if result is None else like_input(result, tensor)}
 
     def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
-        if params["image_id"] is None or id(inpt) != params["image_id"]:
-            return inpt
-        out = params["output"]
-        if isinstance(inpt, PIL.Image.Image):
-            return TF.to_pil_image(out)
-        if isinstance(inpt, tv_tensors.Image):
-            return tv_tensors.wrap(out, like=inpt)
-        return out
+        return _put_back(inpt, params)
+
+
+def _put_back(inpt: Any, params: dict[str, Any]) -> Any:
+    """The output for the one image ``make_params`` changed, in that image's type; other inputs as they are."""
+    if params["image_id"] is None or id(inpt) != params["image_id"]:
+        return inpt
+    out = params["output"]
+    if isinstance(inpt, PIL.Image.Image):
+        return TF.to_pil_image(out)
+    if isinstance(inpt, tv_tensors.Image):
+        return tv_tensors.wrap(out, like=inpt)
+    return out

@@ -1,4 +1,4 @@
-"""Conditioning maps for pix2pixHD (Wang et al. 2018, Sec. 3.3; Bissoto et al. 2018, Sec. 3.2).
+"""Conditioning maps for pix2pixHD (:mod:`gan_augment.models.pix2pixhd`) (Wang et al. 2018, Sec. 3.3; Bissoto et al. 2018, Sec. 3.2).
 
 * :func:`semantic_map`: one-hot label map with ``LABELS`` channels — the dark region outside
   the dermoscope's field of view ("outside"), skin, lesion, and the five ISIC 2018 Task 2
@@ -11,9 +11,8 @@
 from __future__ import annotations
 
 import numpy as np
-from skimage import measure, segmentation
 
-from gan_augment.data import ATTRIBUTES
+from gan_augment.constants import ATTRIBUTES
 
 LABELS = ("outside", "skin", "lesion", *ATTRIBUTES)
 """Channel order of :func:`semantic_map` (attributes have priority over lesion, outside over all)."""
@@ -23,6 +22,8 @@ NUM_CONDITION_CHANNELS = len(LABELS) + 1
 def outside_region(image: np.ndarray, threshold: float = 0.12) -> np.ndarray:
     """Dark pixels connected to the image border: the vignette outside the dermoscope's
     circular field of view. ``image`` HWC uint8 -> HW bool."""
+    from skimage import measure  # lazy: every model file is imported with the registry; scikit-image only when maps are built
+
     grey = image.astype(np.float32).mean(axis=2) / 255.0
     dark = grey < threshold
     labels = measure.label(dark, connectivity=1)
@@ -49,6 +50,8 @@ def semantic_map(image: np.ndarray, mask: np.ndarray, attributes: np.ndarray | N
 
 def instance_edges(image: np.ndarray, segments_per_pixel: float = 1 / 64, compactness: float = 10.0) -> np.ndarray:
     """HW uint8 map of SLIC superpixel boundaries (about one superpixel per 64 pixels)."""
+    from skimage import segmentation  # lazy: as in outside_region
+
     h, w = image.shape[:2]
     n_segments = max(4, int(h * w * segments_per_pixel))
     labels = segmentation.slic(image, n_segments=n_segments, compactness=compactness, start_label=1, channel_axis=-1)

@@ -1,0 +1,82 @@
+"""Training step of :mod:`gan_augment.models.pix2pixhd` (imported only when training starts;
+see the model file for the paper and its sections)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from gan_augment.diffaugment import diff_augment
+from gan_augment.functional import from_model_range, seeded
+from gan_augment.losses import feature_matching_loss, multiscale_adversarial_loss
+from gan_augment.models._blocks import MultiScaleDiscriminator, init_gan_weights, set_requires_grad
+from gan_augment.models.pix2pixhd import GlobalGenerator, Pix2PixHDHParams
+from gan_augment.models.pix2pixhd_maps import LABELS, NUM_CONDITION_CHANNELS, condition_maps
+from gan_augment.recipe import Recipe
+from gan_augment.train_data import GANTrainingView
+
+
+class Pix2PixHDRecipe(Recipe):
+    architecture = "pix2pixhd"
+
+    def __init__(self, generator: GlobalGenerator, generator_config: dict[str, Any], hparams: Pix2PixHDHParams, image_size: int):
+        super().__init__(generator, generator_config, hparams, image_size)
+        if image_size % generator.multiple:
+            raise ValueError(f"pix2pixHD with n_downsampling={generator_config.get('n_downsampling')} needs an image size that is a multiple of {generator.multiple}, got {image_size}")
+        in_ch = generator_config.get("in_channels", NUM_CONDITION_CHANNELS) + generator_config.get("out_channels", 3)
+        self.discriminator = MultiScaleDiscriminator(in_ch, hparams.ndf, hparams.d_layers, "instance", hparams.num_D)
+        init_gan_weights(self.discriminator)
+        betas = (hparams.beta1, hparams.beta2)
+        self.opt_g = torch.optim.Adam(generator.parameters(), lr=hparams.lr, betas=betas)
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=hparams.lr, betas=betas)
+
+    def networks(self) -> dict[str, nn.Module]:
+        return {"G": self.generator, "D": self.discriminator}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"G": self.opt_g, "D": self.opt_d}
+
+    def _d(self, condition: Tensor, image: Tensor) -> list:
+        pair = torch.cat([condition, image], 1)
+        if self.hparams.diffaugment:  # same geometry for maps and image; colour on the image only
+            pair = diff_augment(pair, self.hparams.diffaugment, color_channels=slice(condition.shape[1], None))
+        return self.discriminator(pair, features=True)
+
+    def train_step(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        hp = self.hparams
+        condition, real = batch["condition"], batch["image"]
+        with self.autocast():
+            fake = self.generator(condition)
+
+        set_requires_grad(self.discriminator, True)
+        self.opt_d.zero_grad(set_to_none=True)
+        with self.autocast():
+            pred_fake = self._d(condition, fake.detach())
+            pred_real = self._d(condition, real)
+            loss_d_fake = multiscale_adversarial_loss(pred_fake, False, hp.gan_mode, for_discriminator=True)
+            loss_d_real = multiscale_adversarial_loss(pred_real, True, hp.gan_mode, for_discriminator=True)
+        (0.5 * (loss_d_fake + loss_d_real)).backward()
+        self.opt_d.step()
+
+        set_requires_grad(self.discriminator, False)
+        self.opt_g.zero_grad(set_to_none=True)
+        with self.autocast():
+            pred = self._d(condition, fake)
+            loss_g_gan = multiscale_adversarial_loss(pred, True, hp.gan_mode, for_discriminator=False)
+            loss_g_feat = feature_matching_loss(pred, pred_real) * hp.lambda_feat
+        (loss_g_gan + loss_g_feat).backward()
+        self.opt_g.step()
+        return {"D_real": loss_d_real.detach(), "D_fake": loss_d_fake.detach(), "G_gan": loss_g_gan.detach(), "G_feat": loss_g_feat.detach()}
+
+    def preview(self, batch: dict[str, Tensor]) -> list[Tensor]:
+        with seeded(0, self.device):
+            fake = self.generator(batch["condition"]).float()
+        lesion = batch["condition"][:, LABELS.index("lesion") : LABELS.index("lesion") + 1]
+        edges = batch["condition"][:, -1:]
+        return [lesion, edges, from_model_range(batch["image"]), from_model_range(fake)]
+
+
+def training_data(dataset: Any, image_size: int, seed: int) -> GANTrainingView:
+    return GANTrainingView(dataset, image_size, seed=seed, condition_maps=condition_maps)
