@@ -47,6 +47,18 @@ out = pipeline(image=image, mask=mask)  # uint8 HWC image, HW mask in {{0, 1}}
 ```"""
 
 
+def _scope(spec: Any) -> str:
+    """Which pixels the model writes: users of segmenters need to know whether the background is real."""
+    if spec.task == "noise_to_image":
+        return "**Output:** whole synthetic images from noise; no mask comes with them (use a mask-conditioned model for segmentation)."
+    if spec.keeps_outside_mask:
+        return "**Output:** the input image with the lesion region edited; every pixel outside the mask (slightly dilated) is the input pixel, bit-exact."
+    return (
+        "**Output:** a whole new image: every pixel is synthetic, the background (skin, hair, vignetting) included, "
+        "not only the lesion inside the mask."
+    )
+
+
 def render_card(name: str, config: dict[str, Any]) -> str:
     """The full README.md of a model repo."""
     spec = get_spec(config["architecture"])
@@ -83,6 +95,8 @@ def render_card(name: str, config: dict[str, Any]) -> str:
         ),
         "",
         "Synthetic images are for training data augmentation and research only, never for diagnosis.",
+        "",
+        _scope(spec),
         "",
         "## Use",
         "",

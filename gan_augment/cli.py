@@ -228,7 +228,7 @@ def _labels_for(synth: Any, heldout: Any) -> list[int]:
         raise SystemExit(f"{synth.architecture} is class-conditional but the held-out set has no labels")
     ours, theirs = list(synth.class_names or []), list(heldout.class_names or [])
     if ours and theirs and ours != theirs:
-        missing = sorted(set(theirs[x] for x in labels) - set(ours))
+        missing = sorted({theirs[x] for x in labels} - set(ours))
         if missing:
             raise SystemExit(f"the held-out classes {missing} are unknown to the model (it knows {ours})")
         return [ours.index(theirs[x]) for x in labels]

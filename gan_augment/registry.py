@@ -77,6 +77,11 @@ class ModelSpec:
     while drawing a new one in ``masks``): the inpainting model's *reshape* use."""
     stochastic_dropout: bool = False
     """Keep dropout active at inference as the noise source (pix2pix, Isola et al. Sec. 3.1)."""
+    keeps_outside_mask: bool = False
+    """Translators that edit inside the mask only (residual U-Net, inpainting): every pixel
+    outside the mask, grown by two model pixels, is returned bit-exact at the input's size.
+    Otherwise the model replaces the whole image, background included (pix2pix, pix2pixHD,
+    CycleGAN), and its card says so."""
 
     def prepare_for_inference(self, network: nn.Module) -> nn.Module:
         """Eval mode (running BatchNorm statistics); dropout stays on where the paper samples with it."""

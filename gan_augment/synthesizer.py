@@ -8,6 +8,7 @@ to CUDA (when present, else CPU) on the first call.
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 import threading
@@ -22,6 +23,7 @@ from torch import Tensor, nn
 from gan_augment import functional as Fn
 from gan_augment.devices import resolve_device
 from gan_augment.hub import WEIGHTS_NAME, push_to_hub, read_config, resolve_pretrained, save_pretrained
+from gan_augment.lesion_box import dilate
 from gan_augment.models import ModelSpec, get_spec
 
 
@@ -257,9 +259,16 @@ class Synthesizer:
         if self.spec.translator is not None:
             extra = {"erase_masks": erase_masks} if erase_masks is not None else {}
             return self.spec.translator(self.network, masks, images, image_size=self.image_size, seed=seed, **extra)
-        return Fn.translate(
+        out = Fn.translate(
             self.network, masks, images, image_size=self.image_size, condition=self.spec.condition, seed=seed
         )
+        if self.spec.keeps_outside_mask and masks is not None and images is not None:
+            # the network ran at its size on the whole input: put the input back outside the mask
+            # (grown by two model pixels at the input's scale), bit-exact
+            radius = math.ceil(2 * max(masks.shape[-2:]) / self.image_size)
+            inside = dilate(masks.to(out.device).float(), radius).bool().expand_as(out)
+            out = torch.where(inside, out, images.to(out.device, out.dtype))
+        return out
 
     def sample(
         self,

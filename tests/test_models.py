@@ -231,3 +231,28 @@ def test_diffaugment_is_differentiable_and_rejects_unknown_policies():
     assert x.grad is not None
     with pytest.raises(ValueError, match="unknown DiffAugment"):
         diff_augment(x, "color,blur")
+
+
+def test_residual_unet_keeps_every_pixel_outside_the_mask_bit_exact():
+    synth = tiny_synthesizer("residual_unet")
+    images = torch.rand(2, 3, 50, 70)
+    masks = torch.zeros(2, 1, 50, 70)
+    masks[:, :, 10:30, 20:45] = 1
+    out = synth.translate(images=images, masks=masks, seed=0)
+    grown = torch.nn.functional.max_pool2d(masks, 2 * 5 + 1, stride=1, padding=5).bool().expand_as(out)
+    assert torch.equal(out[~grown], images[~grown])
+    assert not torch.equal(out[masks.bool().expand_as(out)], images[masks.bool().expand_as(out)])
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_card_says_which_pixels_the_model_writes(name):
+    from gan_augment.cards import _scope
+
+    spec = get_spec(name)
+    text = _scope(spec)
+    if spec.task == "noise_to_image":
+        assert "from noise" in text
+    elif spec.keeps_outside_mask:
+        assert "bit-exact" in text
+    else:
+        assert "every pixel is synthetic" in text

@@ -21,7 +21,7 @@ PROJECTED_PIX2PIX = {
 
 
 def test_pix2pix_projected_recipe_resumes_exactly_and_exports_the_ema(tmp_path):
-    _, straight = tiny_run("pix2pix", tmp_path / "straight", steps=4, overrides=PROJECTED_PIX2PIX)
+    _, _straight = tiny_run("pix2pix", tmp_path / "straight", steps=4, overrides=PROJECTED_PIX2PIX)
     tiny_run("pix2pix", tmp_path / "split", steps=4, max_session_steps=2, overrides=PROJECTED_PIX2PIX)
     _, second = tiny_run("pix2pix", tmp_path / "split", steps=4, resume=True, overrides=PROJECTED_PIX2PIX)
     assert second.finished and "G_ms" in second.last_losses

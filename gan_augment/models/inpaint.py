@@ -204,6 +204,7 @@ SPEC = register(
         needs_mask=True,
         needs_image=True,
         reshapes=True,
+        keeps_outside_mask=True,
         training_data="gan_augment.models.inpaint_recipe:lesion_box_training_data",
         translator=inpaint_translate,
     )

@@ -84,5 +84,6 @@ SPEC = register(
         needs_image=True,
         needs_mask=True,
         training_data="gan_augment.domains:skin_and_lesion_domains",
+        keeps_outside_mask=True,
     )
 )
