@@ -112,8 +112,9 @@ class NoiseRecipe(Recipe):
     """Base of noise -> image recipes: previews from fixed latents (seed 0), real | fake."""
 
     def preview(self, batch: dict[str, Tensor]) -> list[Tensor]:
-        labels = batch.get("label") if self.generator.num_classes else None
-        z = latent(batch["image"].shape[0], self.generator.latent_dim, seed=0).to(self.device)
+        g = self.networks()["G"]  # the exported generator (a moving average where the recipe keeps one)
+        labels = batch.get("label") if g.num_classes else None
+        z = latent(batch["image"].shape[0], g.latent_dim, seed=0).to(self.device)
         with seeded(0, self.device):
-            fake = self.generator(z, labels).float()
+            fake = g(z, labels).float()
         return [from_model_range(batch["image"]), from_model_range(fake)]

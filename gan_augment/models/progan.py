@@ -181,7 +181,9 @@ class ProGANDiscriminator(nn.Module):
 @dataclass
 class ProGANHParams:
     """Karras et al. defaults: Adam lr 1e-3, betas (0, 0.99); WGAN-GP lambda 10, drift 1e-3.
-    ``phase_images``: real images shown per fade-in phase and per stabilisation phase."""
+    ``phase_images``: real images shown per fade-in phase and per stabilisation phase.
+    ``ema_half_life_images``: half-life of the generator's moving average that is exported
+    and sampled (0: export the last iterate)."""
 
     phase_images: int = 300_000
     lr: float = 1e-3
@@ -190,6 +192,7 @@ class ProGANHParams:
     gp_weight: float = 10.0
     drift: float = 1e-3
     diffaugment: str = ""
+    ema_half_life_images: float = 10_000.0
 
 
 SPEC = register(

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gan_augment.diffaugment import diff_augment
+from gan_augment.ema import EMA
 from gan_augment.models.progan import ProGANDiscriminator, ProGANGenerator, ProGANHParams
 from gan_augment.recipe import NoiseRecipe
 
@@ -37,9 +38,21 @@ class ProGANRecipe(NoiseRecipe):
         self.opt_g = torch.optim.Adam(generator.parameters(), lr=hparams.lr, betas=betas, eps=1e-8)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=hparams.lr, betas=betas, eps=1e-8)
         self._step = 0
+        # Karras et al. 2018 sample from a moving average of G (their Sec. 4.1); 0 turns it off
+        self.ema = EMA(generator, hparams.ema_half_life_images) if hparams.ema_half_life_images > 0 else None
+        self.images_seen = 0
 
     def networks(self) -> dict[str, nn.Module]:
+        if self.ema is not None:
+            return {"G": self.ema.module, "G_train": self.generator, "D": self.discriminator}
         return {"G": self.generator, "D": self.discriminator}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "images_seen": self.images_seen}
+
+    def load_state_dict(self, state: Any) -> None:
+        super().load_state_dict(state)
+        self.images_seen = int(state.get("images_seen", 0))
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"G": self.opt_g, "D": self.opt_d}
@@ -95,6 +108,9 @@ class ProGANRecipe(NoiseRecipe):
             loss_g = -self.discriminator(aug(fake), labels, stage, alpha).float().mean()
         loss_g.backward()
         self.opt_g.step()
+        if self.ema is not None:
+            self.images_seen += n
+            self.ema.update(self.generator, n, self.images_seen)
         return {
             "D": loss_d.detach(),
             "G": loss_g.detach(),

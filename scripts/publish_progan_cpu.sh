@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# How the bundled progan-ham10000-64 checkpoint was trained, measured and published on a
+# 2-core CPU: class-conditional ProGAN (Karras et al. 2018, labels as in Bissoto et al. 2018)
+# grown 4 -> 64 px on the HAM10000 training split (7 classes), WGAN-GP, DiffAugment in front
+# of D, the exported generator is the moving average (EMA). 128 px does not fit the
+# 150-minute CPU budget of one run (measured: see the card), so the published size is 64 px.
+#
+#   scripts/publish_progan_cpu.sh train     # (re)start or continue the run for MINUTES minutes
+#   scripts/publish_progan_cpu.sh evaluate  # realism report next to the DCGAN and copy-paste
+#   scripts/publish_progan_cpu.sh publish   # export, samples, card
+set -euo pipefail
+RUN=${RUN:-$HOME/gan-runs/progan-ham10000-64}
+DEST=${DEST:-model_cards/progan-ham10000-64}
+NEW=${NEW:-$HOME/gan-runs/exports/progan-ham10000-64}
+MINUTES=${MINUTES:-60}
+PHASE=${PHASE:-40000}
+GA=${GA:-.venv/bin/gan-augment}
+REPORT=reports/realism/ham10000-test-progan-64
+case "${1:-}" in
+  train)
+    resume=(); [ -f "$RUN/checkpoint.safetensors" ] && resume=(--resume)
+    $GA train progan --data ../shared/data/ham10000 --split training --conditional --size 64 \
+      --set fmap_base=2048 --set fmap_max=128 --set latent_dim=128 --set phase_images="$PHASE" \
+      --diffaugment color,translation,cutout --steps "${STEPS:-20000}" --batch-size 32 --workers 1 \
+      --sample-every 250 --checkpoint-every 250 --max-minutes "$MINUTES" --out "$RUN" "${resume[@]}"
+    ;;
+  evaluate)
+    $GA export "$RUN" --to "$NEW" --dtype float16 --hub-id gan-augment/progan-ham10000-64 --license cc-by-nc-sa-4.0
+    $GA evaluate "$NEW" dcgan-ham10000-64 --data ../shared/data/ham10000 --split test --size 64 --views whole \
+      --baselines copy-paste-harmonized --bank-data ../shared/data/ham10000 --bank-split training --max-items 300 \
+      --train-data ../shared/data/ham10000 --train-split training --out "$REPORT"
+    ;;
+  publish)
+    rm -rf "$DEST" && cp -r "$NEW" "$DEST"
+    .venv/bin/python examples/class_samples.py --model "$DEST" --data ../shared/data/ham10000 --split test --out "$DEST/samples.png"
+    $GA card "$DEST" --realism "$REPORT" --candidate "$(basename "$NEW")" --baselines copy-paste-harmonized \
+      --samples "$DEST/samples.png" --samples-caption "Rows: akiec, bcc, bkl, df, mel, nv, vasc. First column a random real held-out image of the class, then one column per seed; 64 px." \
+      ${NOTES:+--notes "$NOTES"}
+    ;;
+  *) echo "usage: $0 train|evaluate|publish" >&2; exit 2 ;;
+esac
