@@ -6,10 +6,14 @@ Every number on a card comes from ``config.json``: the training summary written 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
 from gan_augment.models import get_spec
+
+# a run shorter than this many epochs gets a warning on its card
+SHORT_RUN_EPOCHS = 5.0
 
 _PIPELINE_TAG = {"mask_to_image": "image-to-image", "image_to_image": "image-to-image", "noise_to_image": "unconditional-image-generation"}
 
@@ -59,6 +63,46 @@ def _scope(spec: Any) -> str:
     )
 
 
+def _of_planned(training: dict[str, Any]) -> str:
+    planned = training.get("planned_steps")
+    return f" of {planned} planned" if planned and planned != training.get("steps") else ""
+
+
+def _recipe_changes(spec: Any, hparams: dict[str, Any]) -> str:
+    """The hyper-parameters this run changed from the model's (paper) defaults, so the
+    one-line summary of the paper's recipe is not mistaken for what was trained."""
+    if not dataclasses.is_dataclass(spec.hparams):
+        return ""
+    defaults = {f.name: f.default for f in dataclasses.fields(spec.hparams) if f.default is not dataclasses.MISSING}
+    changed = [f"`{k}={v}`" for k, v in hparams.items() if k in defaults and v != defaults[k]]
+    if not changed:
+        return ""
+    return f"This checkpoint's training recipe differs from the paper's defaults in: {', '.join(changed)}."
+
+
+def card_warnings(config: dict[str, Any]) -> list[str]:
+    """What a user must know before trusting the checkpoint: a run stopped early or short, no
+    realism report, or the report's own warnings (:func:`gan_augment.realism_report.realism_warnings`)."""
+    training = config.get("training", {})
+    out = []
+    steps, planned = training.get("steps"), training.get("planned_steps")
+    if steps is not None and planned and steps < planned:
+        out.append(f"The run stopped at step {steps} of {planned} planned ({100 * steps / planned:.0f} %).")
+    epochs = training.get("epochs")
+    if epochs is not None and epochs < SHORT_RUN_EPOCHS:
+        out.append(f"Short run: {epochs:.1f} epochs of the training data; expect an undertrained generator.")
+    evaluation = config.get("evaluation")
+    if not evaluation:
+        out.append(
+            "No realism report on this card: measure it with `gan-augment evaluate` on held-out images "
+            "(and `gan-augment card --realism`) before relying on these images."
+        )
+    else:
+        out += list(evaluation.get("warnings", []))
+    return out
+
+
+
 def render_card(name: str, config: dict[str, Any]) -> str:
     """The full README.md of a model repo."""
     spec = get_spec(config["architecture"])
@@ -98,6 +142,14 @@ def render_card(name: str, config: dict[str, Any]) -> str:
         "",
         _scope(spec),
         "",
+    ]
+    changes = _recipe_changes(spec, training.get("hparams", {}))
+    if changes:
+        lines += [changes, ""]
+    warnings = card_warnings(config)
+    if warnings:
+        lines += ["## Read this first: known limitations (measured)", ""] + [f"- {w}" for w in warnings] + [""]
+    lines += [
         "## Use",
         "",
         _usage(name, spec.task, spec.needs_image, spec.reshapes),
@@ -125,7 +177,7 @@ def render_card(name: str, config: dict[str, Any]) -> str:
         "| | |",
         "|---|---|",
         f"| seed | {training.get('seed')} |",
-        f"| steps | {training.get('steps', 'not recorded')} (batch size {training.get('batch_size', '?')}, {training.get('epochs', 0):.1f} epochs) |",
+        f"| steps | {training.get('steps', 'not recorded')}{_of_planned(training)} (batch size {training.get('batch_size', '?')}, {training.get('epochs', 0):.1f} epochs) |",
         f"| training wall time | {_hours(training.get('train_seconds', 0.0))} |",
         f"| device(s) | {', '.join(training.get('devices', [])) or 'unknown'} |",
         "",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 from pathlib import Path
@@ -14,6 +15,16 @@ from gan_augment.constants import CARD_NAME, CHECKPOINT_NAME, CONFIG_NAME
 from gan_augment.hub import save_pretrained
 from gan_augment.models import get_spec
 from gan_augment.synthesizer import Synthesizer
+
+
+def _planned_steps(meta: dict[str, Any]) -> int | None:
+    """The run's planned length in steps (``--steps``, or ``--epochs`` x steps per epoch)."""
+    train, per_epoch = meta.get("train", {}), meta.get("steps_per_epoch")
+    if train.get("steps") is not None:
+        return int(train["steps"])
+    if train.get("epochs") is not None and per_epoch:
+        return math.ceil(train["epochs"] * per_epoch)
+    return None
 
 
 def synthesizer_from_run(run_dir: str | os.PathLike, network: str = "G") -> tuple[Synthesizer, dict[str, Any]]:
@@ -31,6 +42,7 @@ def synthesizer_from_run(run_dir: str | os.PathLike, network: str = "G") -> tupl
         "command": meta.get("command"),
         "seed": meta["train"]["seed"],
         "steps": int(state["step"]),
+        "planned_steps": _planned_steps(meta),
         "batch_size": meta["train"]["batch_size"],
         "epochs": int(state["step"]) / steps_per_epoch,
         "train_seconds": round(float(state["train_seconds"]), 1),

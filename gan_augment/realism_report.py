@@ -202,6 +202,7 @@ def card_evaluation(results: list[dict[str, Any]], candidate: str, *, baselines:
             })
     first = results[0]["settings"]
     return {
+        "warnings": realism_warnings(results, candidate, baselines=baselines),
         "description": (
             "Realism report (`gan-augment evaluate`, module `gan_augment.realism`): unpaired held-out halves A/B "
             "(an image-to-image model synthesises on A's image+mask pairs, a noise model draws one sample per item of A "
@@ -215,3 +216,42 @@ def card_evaluation(results: list[dict[str, Any]], candidate: str, *, baselines:
         "metric_names": ["kid", "accuracy"],
         "command": "; ".join(r.get("command", "") for r in results if r.get("command")),
     }
+
+
+# a linear probe at or above this accuracy tells the images apart from real ones at a glance
+OBVIOUSLY_SYNTHETIC_C2ST = 0.9
+# held-out real images are their own nearest "training" image this often by construction (5 %)
+NEAR_COPY_WARNING_SHARE = 0.10
+
+
+def realism_warnings(results: list[dict[str, Any]], candidate: str, *, baselines: tuple[str, ...] = ()) -> list[str]:
+    """Plain-language failures of ``candidate`` in realism reports, for the top of a model card:
+    C2ST accuracy near 1, worse KID than a no-learning baseline, near-copies of training images."""
+    out = []
+    for result in results:
+        d = result["data"]
+        where = f"{d['name']} {d.get('split', '')}".strip()
+        for view in result["settings"]["views"]:
+            row, ref = result["candidates"][candidate][view], result["reference"][view]
+            for test in ("linear_c2st", "cnn_c2st"):
+                acc = (row.get(test) or {}).get("mean")
+                if acc is not None and acc >= OBVIOUSLY_SYNTHETIC_C2ST:
+                    kind = "a linear probe on ImageNet features" if test == "linear_c2st" else "a small CNN on the pixels"
+                    out.append(
+                        f"{where}, {view}: {kind} tells these images from real ones with {acc:.2f} accuracy "
+                        f"(real vs real {_pm(ref.get(test))}); they look synthetic to a classifier."
+                    )
+            for b in baselines:
+                base = result["candidates"].get(b, {}).get(view)
+                if base and row["kid_excess"] > base["kid_excess"]:
+                    out.append(
+                        f"{where}, {view}: KID excess {row['kid_excess']:+.4f} is worse than the no-learning baseline "
+                        f"{b} ({base['kid_excess']:+.4f})."
+                    )
+            m = row.get("memorization")
+            if m and m["near_copy_share"] > NEAR_COPY_WARNING_SHARE:
+                out.append(
+                    f"{where}, {view}: {100 * m['near_copy_share']:.0f} % of the outputs are near-copies of training "
+                    "images (no copying: about 5 %)."
+                )
+    return out

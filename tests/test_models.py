@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, disk_mask, tiny_synthesizer
+from conftest import REPO, disk_mask, tiny_run, tiny_synthesizer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -256,3 +256,41 @@ def test_every_card_says_which_pixels_the_model_writes(name):
         assert "bit-exact" in text
     else:
         assert "every pixel is synthetic" in text
+
+
+def test_an_exported_card_warns_about_a_short_unfinished_unevaluated_run_and_names_recipe_changes(tmp_path):
+    from gan_augment.export import export_run
+
+    tiny_run("pix2pix", tmp_path / "run", steps=4, max_session_steps=2, overrides={"gan_mode": "hinge"})
+    card = (export_run(tmp_path / "run", tmp_path / "out") / "README.md").read_text()
+    assert "Read this first" in card
+    assert "stopped at step 2 of 4 planned (50 %)" in card and "| 2 of 4 planned" in card
+    assert "Short run" in card and "No realism report" in card
+    assert "differs from the paper's defaults in: `ndf=4`, `gan_mode=hinge`" in card
+
+
+def test_realism_warnings_name_what_fails_and_stay_quiet_when_nothing_does():
+    from gan_augment.realism_report import realism_warnings
+
+    def row(kid_excess, linear, cnn, near_copy=0.05):
+        return {
+            "kid_excess": kid_excess,
+            "linear_c2st": {"mean": linear, "std": 0.01},
+            "cnn_c2st": {"mean": cnn, "std": 0.01},
+            "memorization": {"near_copy_share": near_copy},
+        }
+
+    reference = {"whole": row(0.0, 0.5, 0.5)}
+    result = {
+        "data": {"name": "ISIC 2017", "split": "validation"},
+        "settings": {"views": ["whole"]},
+        "reference": reference,
+        "candidates": {"bad": {"whole": row(0.2, 0.99, 0.95, near_copy=0.3)}, "good": {"whole": row(0.001, 0.55, 0.52)},
+                       "copy-paste": {"whole": row(0.01, 0.7, 0.6)}},
+    }
+    bad = realism_warnings([result], "bad", baselines=("copy-paste",))
+    assert len(bad) == 4
+    assert any("linear probe" in w and "0.99" in w for w in bad) and any("small CNN" in w for w in bad)
+    assert any("worse than the no-learning baseline copy-paste" in w for w in bad)
+    assert any("30 % of the outputs are near-copies" in w for w in bad)
+    assert realism_warnings([result], "good", baselines=("copy-paste",)) == []
