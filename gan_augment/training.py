@@ -262,7 +262,8 @@ def fit(
                     )
                 running, n_running = {}, 0
                 train_seconds = seconds_at_start + time.perf_counter() - t_start
-                bar.set_postfix({k: f"{v:.3f}" for k, v in last.items()})
+                ends = _expected_end(step - start_step, total - step, time.perf_counter() - t_start, config.max_minutes)
+                bar.set_postfix({**{k: f"{v:.3f}" for k, v in last.items()}, "ends": ends})
                 with open(out / "log.jsonl", "a") as fh:
                     fh.write(json.dumps({"step": step, "seconds": round(train_seconds, 1), **last}) + "\n")
             if step % config.sample_every == 0:
@@ -278,6 +279,18 @@ def fit(
     if finished:
         export_run(out, out / "pretrained")
     return FitResult(out, step, total, train_seconds, finished, last)
+
+
+def _expected_end(done: int, left: int, elapsed: float, max_minutes: float | None) -> str:
+    """Wall-clock time (local, HH:MM) the run finishes at this session's pace, or when
+    ``--max-minutes`` stops it first (marked "(max-minutes)")."""
+    if done <= 0:
+        return "?"
+    finish = time.time() + left * elapsed / done
+    limit = None if max_minutes is None else time.time() - elapsed + 60 * max_minutes
+    if limit is not None and limit < finish:
+        return time.strftime("%H:%M", time.localtime(limit)) + " (max-minutes)"
+    return time.strftime("%a %H:%M" if finish - time.time() > 20 * 3600 else "%H:%M", time.localtime(finish))
 
 
 def _ignore_stop_signals(worker_id: int) -> None:

@@ -144,3 +144,17 @@ def test_corrupted_checkpoint_error_names_the_file(tmp_path):
         load_checkpoint(path)
     with pytest.raises(ValueError, match=rf"{CHECKPOINT_NAME}: cannot read the checkpoint"):
         _fit(tmp_path, resume=True)
+
+
+def test_the_expected_end_time_is_the_pace_or_the_max_minutes_limit_whichever_comes_first():
+    import time
+
+    from gan_augment.training import _expected_end
+
+    assert _expected_end(0, 10, 1.0, None) == "?"
+    def around(seconds):  # the clock may tick over a minute during the call
+        return {time.strftime("%H:%M", time.localtime(time.time() + seconds + d)) for d in (-1, 0, 1)}
+
+    assert _expected_end(10, 10, 600.0, None) in around(600)  # 10 steps took 10 min: 10 more take 10 min
+    limited = _expected_end(10, 1000, 60.0, max_minutes=2.0)  # at this pace ~100 min, but stopped after 2
+    assert limited.endswith(" (max-minutes)") and limited.split()[0] in around(60)
