@@ -53,6 +53,7 @@ def cmd_pretrained(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     # lazy: each command imports what it needs, so `gan-augment --help` / `list` start fast
     from gan_augment.data import concat_datasets, open_dataset
+    from gan_augment.distributed import current_world
     from gan_augment.models import get_spec
     from gan_augment.training import TrainConfig, fit, make_recipe, make_training_data, seed_everything
 
@@ -126,7 +127,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     command = args.record_command or "gan-augment " + " ".join(shlex.quote(a) for a in args.argv)
     result = fit(recipe, view, config, command=command, extra_meta=extra)
     state = "finished" if result.finished else "stopped (resume with --resume)"
-    print(f"{state} at step {result.step}/{result.total_steps} after {result.train_seconds / 60:.1f} min; run folder: {result.out_dir}")
+    if current_world().is_main:
+        print(f"{state} at step {result.step}/{result.total_steps} after {result.train_seconds / 60:.1f} min; run folder: {result.out_dir}")
     return 0
 
 
@@ -197,6 +199,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from gan_augment.synthesizer import from_pretrained
     from gan_augment.visualize import save_grid
 
+    if args.bank:
+        return _sample_bank(args)
     synth = from_pretrained(args.model, device=args.device)
     size = args.size or synth.image_size
     if synth.task == "noise_to_image":
@@ -212,6 +216,34 @@ def cmd_sample(args: argparse.Namespace) -> int:
     out = Path(args.out)
     path = save_grid([mask_t, images], out, titles=["mask", "synthetic"])
     print(f"wrote {path}: {len(masks)} samples from {args.model} at {size}px")
+    return 0
+
+
+def _sample_bank(args: argparse.Namespace) -> int:
+    """``sample --bank``: a sharded SyntheticBank, this process's shards of it under torchrun."""
+    # lazy: each command imports what it needs, so `gan-augment --help` / `list` start fast
+    from gan_augment.devices import resolve_device
+    from gan_augment.distributed import World, current_world
+    from gan_augment.mixers import SyntheticBank
+    from gan_augment.synthesizer import from_pretrained
+
+    if args.masks:
+        raise SystemExit("--bank draws its masks from random shapes; for masks from data use SyntheticBank.build(masks=..., real=...)")
+    if (args.rank is None) != (args.world_size is None):
+        raise SystemExit("give both --rank and --world-size, or neither (then torchrun's RANK / WORLD_SIZE are used)")
+    world = current_world() if args.rank is None else World(args.rank, args.world_size, 0)
+    device = resolve_device(args.device)
+    if device.type == "cuda" and device.index is None and world.distributed:
+        device = resolve_device(f"cuda:{world.local_rank}")  # one GPU per process on this machine
+    synth = from_pretrained(args.model, device=device)
+    bank = SyntheticBank.build(
+        synth, args.bank, args.n, shard_size=args.shard_size, seed=args.seed, image_size=args.size,
+        rank=world.rank, world_size=world.size, progress=not args.quiet,
+    )
+    if bank is None:
+        print(f"process {world.rank} of {world.size}: its shards of {args.bank} are written; the last process to finish writes bank.json")
+    else:
+        print(f"wrote {args.bank}: {len(bank)} samples from {args.model} in {len(bank.shards)} shards (bank.json)")
     return 0
 
 
@@ -409,7 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--baselines", default="copy-paste-harmonized,identity", help="rows shown next to the model's")
     c.set_defaults(func=cmd_card)
 
-    s = sub.add_parser("sample", help="synthesise a grid of images")
+    s = sub.add_parser("sample", help="synthesise a grid of images, or a sharded synthetic bank (--bank)")
     s.add_argument("model")
     s.add_argument("--masks", default=None, help="folder of mask images (default: random geometric shapes)")
     s.add_argument("-n", type=int, default=8)
@@ -417,6 +449,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--device", default="auto")
     s.add_argument("--out", default="samples.png")
+    s.add_argument(
+        "--bank", default=None, metavar="FOLDER",
+        help="write -n samples as a SyntheticBank (shards + bank.json; resumable) instead of a grid; "
+        "under torchrun (or with --rank/--world-size) each process writes its own shards",
+    )
+    s.add_argument("--shard-size", type=int, default=256, help="samples per shard file (--bank)")
+    s.add_argument("--rank", type=int, default=None, help="this process's index (--bank; default: torchrun's RANK)")
+    s.add_argument("--world-size", type=int, default=None, help="number of processes (--bank; default: torchrun's WORLD_SIZE)")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_sample)
 
     ev = sub.add_parser(

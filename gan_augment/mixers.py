@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +27,10 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from gan_augment.devices import in_dataloader_worker
+from gan_augment.distributed import current_world
 from gan_augment.functional import check_image_size, float_to_uint8, resize_masks
 from gan_augment.masks import PCAShapeModel, elastic_deform, geometric_mask
-from gan_augment.run_files import exclusive_lock, remove_stale_temporaries
+from gan_augment.run_files import FolderLockedError, create_exclusive, exclusive_lock, live_lock_owner, remove_stale_temporaries
 from gan_augment.synthesizer import MissingInputError, Synthesizer
 
 MaskSource = str | Callable[[np.random.Generator, tuple[int, int]], np.ndarray]
@@ -392,10 +395,20 @@ class SyntheticBank(Dataset):
     ``SyntheticBank.build(generator, folder, n, ...)`` writes ``shard_00000.safetensors``,
     ... each atomically (temporary file + rename), so an interrupted build leaves only
     complete shards; calling it again generates just the missing ones (each shard is a pure
-    function of (seed, shard index)). ``bank.json`` is written last and lists the shards.
-    A build holds ``.build.lock`` (its pid): a second build into the same folder while the
-    first runs is refused (:class:`~gan_augment.run_files.FolderLockedError`); the lock of a
-    killed build is taken over, and its temporary files removed.
+    function of (seed, shard index); it stores its items' seeds as ``seeds``). ``bank.json``
+    is written last and lists the shards and the seed.
+
+    Sharded over processes (``rank`` / ``world_size``, or torchrun's ``RANK`` / ``WORLD_SIZE``):
+    process ``rank`` writes shards ``rank``, ``rank + world_size``, ...; the shards are the
+    same as one process writes, whatever the number of processes.
+
+    A build holds a lock file with its pid, ``.build.lock`` (one process) or
+    ``.build.rank<r>-of-<w>.lock`` (process ``r`` of ``w``): a second build into the folder
+    while one runs is refused (:class:`~gan_augment.run_files.FolderLockedError`), the
+    other processes of the same sharded build are not; the lock of a killed build is taken
+    over, and its temporary files removed. Locks see processes on this machine only: on a
+    shared folder across machines, ``.build.json`` (created once, compared by every later
+    build) still keeps builds with other settings out.
     """
 
     MANIFEST = "bank.json"
@@ -472,13 +485,21 @@ class SyntheticBank(Dataset):
         real: Dataset | None = None,
         image_size: int | None = None,
         progress: bool = True,
-    ) -> SyntheticBank:
+        rank: int | None = None,
+        world_size: int | None = None,
+    ) -> SyntheticBank | None:
         """Generate (or finish generating) ``n`` samples into ``folder``; ``labels`` gives the
-        class of each sample for conditional generators."""
+        class of each sample for conditional generators.
+
+        With ``world_size`` > 1 this process writes only its own shards. The process that
+        finds every shard on disk when it is done writes ``bank.json`` and returns the bank;
+        the others return ``None`` (open it with ``SyntheticBank(folder)`` once all are done).
+        """
         if n <= 0 or shard_size <= 0:
             raise ValueError("n and shard_size must be positive")
         if labels is not None and len(labels) != n:
             raise ValueError(f"got {len(labels)} labels for {n} samples")
+        rank, world_size = _rank_and_world(rank, world_size)
         size = check_image_size(image_size or generator.image_size, "image_size")
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
@@ -490,15 +511,26 @@ class SyntheticBank(Dataset):
         }
         sampler = MaskSampler(masks, real, (size, size)) if "masks" in generator.reads else None
         source = GeneratorSource(generator, sampler, real if "images" in generator.reads else None, size)
+        n_shards = -(-n // shard_size)
+        names = [f"shard_{s:05d}.safetensors" for s in range(n_shards)]
+        mine = range(rank, n_shards, world_size)
         # one build per folder at a time: two would interleave shards of different settings
-        with exclusive_lock(folder, "SyntheticBank.build", cls.LOCK):
-            remove_stale_temporaries(folder, ".*.tmp*")  # left by a killed build
+        with _build_lock(folder, rank, world_size):
+            if world_size == 1:
+                remove_stale_temporaries(folder, ".*.tmp*")  # left by a killed build
+            else:  # only this process's own files: the other processes are writing theirs
+                own = {f".{names[s]}.tmp" for s in mine}
+                remove_stale_temporaries(folder, ".shard_*.tmp*", only=lambda p: p.name[: p.name.rfind(".tmp") + 4] in own)
             started = folder / ".build.json"
-            if started.is_file() and json.loads(started.read_text()) != params:
+            if not create_exclusive(started, json.dumps(params)) and _read_json(started) != params:
                 raise ValueError(f"{folder} holds a bank built with other settings ({started}); use a new folder")
-            started.write_text(json.dumps(params))
-            names = cls._write_shards(source, folder, params, labels, progress)
-            manifest = {**params, "shards": names}
+            cls._write_shards(source, folder, params, labels, names, mine, progress, f"synthetic bank {rank + 1}/{world_size}" if world_size > 1 else "synthetic bank")
+            if not all((folder / name).is_file() for name in names):
+                return None  # another process's shards are still missing: the last one writes bank.json
+            manifest = {
+                **params, "shards": names,
+                "item_seed": "item i: numpy.random.SeedSequence([seed, i, 0]).generate_state(2, uint64)[0] >> 1",
+            }
             tmp = folder / f".{cls.MANIFEST}.tmp-{os.getpid()}"
             tmp.write_text(json.dumps(manifest, indent=2))
             os.replace(tmp, folder / cls.MANIFEST)
@@ -506,20 +538,65 @@ class SyntheticBank(Dataset):
 
     @staticmethod
     def _write_shards(
-        source: GeneratorSource, folder: Path, params: Mapping[str, Any], labels: Sequence[int] | None, progress: bool
-    ) -> list[str]:
-        """Generate the shards not on disk yet (each atomically); returns every shard's name."""
+        source: GeneratorSource, folder: Path, params: Mapping[str, Any], labels: Sequence[int] | None,
+        names: Sequence[str], mine: Iterable[int], progress: bool, desc: str,
+    ) -> None:
+        """Generate this process's shards not on disk yet (each atomically)."""
         n, shard_size, seed = params["n"], params["shard_size"], params["seed"]
-        n_shards = -(-n // shard_size)
-        names = [f"shard_{s:05d}.safetensors" for s in range(n_shards)]
-        todo = [s for s in range(n_shards) if not (folder / names[s]).is_file()]
-        for s in tqdm(todo, desc="synthetic bank", unit="shard", disable=not progress):
+        todo = [s for s in mine if not (folder / names[s]).is_file()]
+        for s in tqdm(todo, desc=desc, unit="shard", disable=not progress):
             rows = range(s * shard_size, min(n, (s + 1) * shard_size))
-            items = [source.item(_item_seed(seed, i), None if labels is None else int(labels[i])) for i in rows]
-            tensors = {"images": torch.from_numpy(np.stack([it["image"] for it in items])).contiguous()}
+            seeds = [_item_seed(seed, i) for i in rows]
+            items = [source.item(item_seed, None if labels is None else int(labels[i])) for item_seed, i in zip(seeds, rows)]
+            tensors = {
+                "images": torch.from_numpy(np.stack([it["image"] for it in items])).contiguous(),
+                "seeds": torch.tensor(seeds, dtype=torch.int64),
+            }
             if "mask" in items[0]:
                 tensors["masks"] = torch.from_numpy(np.stack([it["mask"] for it in items])).contiguous()
             tmp = folder / f".{names[s]}.tmp-{os.getpid()}"
             save_file(tensors, str(tmp), metadata={"seed": str(seed), "shard": str(s)})
             os.replace(tmp, folder / names[s])
-        return names
+
+
+def _rank_and_world(rank: int | None, world_size: int | None) -> tuple[int, int]:
+    """Explicit ``rank`` / ``world_size``, or the torchrun environment's."""
+    if (rank is None) != (world_size is None):
+        raise ValueError("give both rank and world_size, or neither (then torchrun's RANK / WORLD_SIZE are used)")
+    if rank is None:
+        world = current_world()
+        return world.rank, world.size
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise ValueError(f"rank must lie in [0, world_size) and world_size >= 1, got rank={rank}, world_size={world_size}")
+    return int(rank), int(world_size)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+_RANK_LOCK = re.compile(r"^\.build\.rank(\d+)-of-(\d+)\.lock$")
+
+
+@contextmanager
+def _build_lock(folder: Path, rank: int, world_size: int) -> Iterator[None]:
+    """This process's lock; refused while a build with another number of processes runs
+    (the processes of one sharded build share the folder, two builds do not)."""
+    name = SyntheticBank.LOCK if world_size == 1 else f".build.rank{rank}-of-{world_size}.lock"
+    what = "SyntheticBank.build" if world_size == 1 else f"SyntheticBank.build (process {rank} of {world_size})"
+    with exclusive_lock(folder, what, name):
+        for lock in sorted(folder.glob(".build*.lock")):
+            match = _RANK_LOCK.match(lock.name)
+            other = int(match.group(2)) if match else 1 if lock.name == SyntheticBank.LOCK else None
+            if lock.name == name or other is None or other == world_size:
+                continue
+            owner = live_lock_owner(lock)
+            if owner is not None:
+                raise FolderLockedError(
+                    f"{folder} is in use: process {owner} is running SyntheticBank.build there on {other} process(es) "
+                    f"({lock.name}), this build has {world_size}; wait for it to finish or use another folder"
+                )
+        yield

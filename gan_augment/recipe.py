@@ -25,6 +25,12 @@ class Recipe:
 
     ``hparams`` is the model's hyper-parameter dataclass; if it has ``lr_decay_start``
     (a fraction of the run), learning rates decay linearly to zero from there (pix2pix).
+
+    Distributed runs (:mod:`gan_augment.distributed`): every process holds a replica and
+    calls :meth:`train_step` on its slice of the step's batch; the loop averages gradients
+    before each optimizer step, so recipes need no change, except that anything counted in
+    images (EMA half-lives, growth schedules) counts :meth:`global_batch`, and state that
+    differs between processes (e.g. an image pool) goes into :meth:`local_state_dict`.
     """
 
     architecture: str = ""
@@ -36,6 +42,8 @@ class Recipe:
         self.image_size = int(image_size)
         self.device = torch.device("cpu")
         self._amp_dtype: torch.dtype | None = None
+        self.world_size = 1
+        """Processes training this recipe together (set by the training loop)."""
 
     # --- what subclasses provide -------------------------------------------------------
     def networks(self) -> dict[str, nn.Module]:
@@ -83,6 +91,18 @@ class Recipe:
             for group in opt.param_groups:
                 group.setdefault("initial_lr", group["lr"])
                 group["lr"] = group["initial_lr"] * factor
+
+    def global_batch(self, local_batch: int) -> int:
+        """Images in this step over all processes, given this process's ``local_batch``."""
+        return local_batch * self.world_size
+
+    def local_state_dict(self) -> dict[str, Any]:
+        """State that differs between the processes of a distributed run (beyond the RNG,
+        which the loop saves per process); checkpointed per rank for an exact resume."""
+        return {}
+
+    def load_local_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`local_state_dict` returned on this rank."""
 
     def state_dict(self) -> dict[str, Any]:
         return {

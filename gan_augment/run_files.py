@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -27,15 +27,18 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_temporaries(folder: str | os.PathLike, pattern: str = ".*.tmp*") -> list[Path]:
+def remove_stale_temporaries(
+    folder: str | os.PathLike, pattern: str = ".*.tmp*", only: Callable[[Path], bool] | None = None
+) -> list[Path]:
     """Delete temporary files matching ``pattern`` in ``folder`` whose writer is gone.
 
     A name ending in ``.tmp-<pid>`` belongs to that process and is kept while it runs;
-    any other match (no pid) is removed. Returns the removed paths.
+    any other match (no pid) is removed. ``only`` limits the removal to the paths it accepts
+    (e.g. the files one process of a sharded job writes). Returns the removed paths.
     """
     removed = []
     for path in Path(folder).glob(pattern):
-        if not path.is_file():
+        if not path.is_file() or (only is not None and not only(path)):
             continue
         match = _PID_SUFFIX.search(path.name)
         if match is not None and int(match.group(1)) != os.getpid() and pid_alive(int(match.group(1))):
@@ -71,25 +74,30 @@ class FolderLockedError(RuntimeError):
     """Another live process holds the folder's lock."""
 
 
-def _create_with_pid(lock: Path) -> bool:
-    """Create ``lock`` holding this pid, atomically (never visible empty); False if it exists."""
-    tmp = lock.with_name(f"{lock.name}.tmp-{os.getpid()}")
-    tmp.write_text(f"{os.getpid()}\n")
+def create_exclusive(path: str | os.PathLike, text: str) -> bool:
+    """Create ``path`` holding ``text``, atomically (never visible empty); False if it exists."""
+    path = Path(path)
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text)
     try:
-        os.link(tmp, lock)  # atomic and exclusive, like O_CREAT | O_EXCL, with the content in place
+        os.link(tmp, path)  # atomic and exclusive, like O_CREAT | O_EXCL, with the content in place
         return True
     except FileExistsError:
         return False
-    except OSError:  # a file system without hard links: O_CREAT | O_EXCL, then the pid
+    except OSError:  # a file system without hard links: O_CREAT | O_EXCL, then the content
         try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             return False
         with os.fdopen(fd, "w") as fh:
-            fh.write(f"{os.getpid()}\n")
+            fh.write(text)
         return True
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _create_with_pid(lock: Path) -> bool:
+    return create_exclusive(lock, f"{os.getpid()}\n")
 
 
 def _lock_owner(lock: Path) -> int:
@@ -97,6 +105,12 @@ def _lock_owner(lock: Path) -> int:
         return int(lock.read_text().strip() or 0)
     except (OSError, ValueError):
         return 0
+
+
+def live_lock_owner(lock: str | os.PathLike) -> int | None:
+    """The pid holding ``lock`` if that process is alive (on this machine), else ``None``."""
+    owner = _lock_owner(Path(lock))
+    return owner if owner and pid_alive(owner) else None
 
 
 @contextmanager

@@ -115,18 +115,34 @@ class GANTrainingView(Dataset):
 class EpochSampler(Sampler):
     """Yields ``(epoch, index)`` keys forever: a fresh permutation per epoch, seeded by
     (seed, epoch), starting ``start_step`` batches in. Incomplete final batches are skipped,
-    so step ``s`` always sees the same items."""
+    so step ``s`` always sees the same items.
 
-    def __init__(self, size: int, batch_size: int, seed: int, start_step: int = 0) -> None:
+    ``batch_size`` is the batch of one step over all processes: with ``world_size`` processes,
+    process ``rank`` yields the ``rank``-th of ``world_size`` equal slices of every batch
+    (``local_batch`` keys), so the processes of step ``s`` together see exactly the items one
+    process would have seen, whatever their number."""
+
+    def __init__(self, size: int, batch_size: int, seed: int, start_step: int = 0, *, rank: int = 0, world_size: int = 1) -> None:
         if size < batch_size:
             raise ValueError(f"the data set has {size} items, fewer than one batch of {batch_size}")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank must lie in [0, {world_size}), got {rank}")
+        if batch_size % world_size:
+            raise ValueError(
+                f"batch_size {batch_size} (the batch of one step over all processes) does not split evenly over "
+                f"{world_size} processes: use a multiple of {world_size}"
+            )
         self.size, self.batch_size, self.seed, self.start_step = size, batch_size, seed, start_step
+        self.rank, self.world_size = rank, world_size
+        self.local_batch = batch_size // world_size
         self.steps_per_epoch = size // batch_size
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         epoch, offset = divmod(self.start_step, self.steps_per_epoch)
+        lo, hi = self.rank * self.local_batch, (self.rank + 1) * self.local_batch
         while True:
             perm = torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed * 100_003 + epoch))
-            for i in perm[offset * self.batch_size : self.steps_per_epoch * self.batch_size].tolist():
+            batches = perm[: self.steps_per_epoch * self.batch_size].view(self.steps_per_epoch, self.batch_size)
+            for i in batches[offset:, lo:hi].reshape(-1).tolist():
                 yield epoch, i
             epoch, offset = epoch + 1, 0

@@ -1,7 +1,8 @@
 """The one training loop. Each paper's ``models/<name>_recipe.py`` supplies a
 :class:`~gan_augment.recipe.Recipe` (its networks, losses and one optimisation step);
 :func:`fit` supplies everything else: device and AMP, data order, progress bar, logs,
-sample grids, atomic checkpoints, exact resume, export.
+sample grids, atomic checkpoints, exact resume, export, and data-parallel training on
+several processes when started by ``torchrun`` (see :mod:`gan_augment.distributed`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,16 @@ from tqdm.auto import tqdm
 from gan_augment.checkpoint import load_checkpoint, save_checkpoint
 from gan_augment.constants import CHECKPOINT_NAME
 from gan_augment.devices import resolve_device
+from gan_augment.distributed import (
+    World,
+    any_rank,
+    broadcast_from_main,
+    gather_to_main,
+    mean_over_ranks,
+    on_main,
+    sync_gradients_before_step,
+    training_group,
+)
 from gan_augment.export import export_run
 from gan_augment.functional import check_image_size
 from gan_augment.models import get_spec, split_options
@@ -40,7 +51,8 @@ from gan_augment.visualize import save_grid
 
 @dataclass
 class TrainConfig:
-    """Loop settings (model settings live in the recipe's hparams)."""
+    """Loop settings (model settings live in the recipe's hparams). ``batch_size`` is the
+    batch of one step over all processes of a distributed run (each takes an equal slice)."""
 
     out_dir: str
     steps: int | None = None
@@ -160,51 +172,88 @@ def fit(
     it refuses when there is no checkpoint, or when the data differ from the checkpoint's (the
     data set's length, and ``extra_meta["data_settings"]`` when both runs record it) unless
     ``allow_data_change``. A folder holding an exported model (no checkpoint) is refused.
+
+    Under ``torchrun`` (``WORLD_SIZE`` > 1 in the environment, or an initialised process
+    group) every process runs ``fit`` with the same arguments: gloo on the CPU, NCCL on
+    ``cuda:LOCAL_RANK``. Each process takes its slice of every batch, gradients are averaged
+    before every optimizer step, and only rank 0 reads and writes ``out_dir``. The processes
+    draw noise from their own random streams, saved per rank in the checkpoint, so a resume
+    on the same number of processes is exact.
     """
+    device = resolve_device(config.device)
+    with training_group(device) as (world, device):
+        return _fit(recipe, dataset, config, world, device, command=command, extra_meta=extra_meta)
+
+
+def _fit(
+    recipe: Recipe,
+    dataset: Dataset,
+    config: TrainConfig,
+    world: World,
+    device: torch.device,
+    *,
+    command: str | None,
+    extra_meta: Mapping[str, Any] | None,
+) -> FitResult:
     out = Path(config.out_dir)
     ckpt_path = out / CHECKPOINT_NAME
-    _check_out_dir(out, ckpt_path, config.resume)
-    out.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(out, ".*.tmp-*")  # checkpoint / log temporaries left by a killed run
     meta = {**run_metadata(recipe, config, command), "dataset_size": len(dataset), **(extra_meta or {})}
+    if world.distributed:
+        meta["world_size"] = world.size
+    # checks before any work, on every process alike (a bad batch split raises everywhere)
+    sampler = EpochSampler(len(dataset), config.batch_size, config.seed, rank=world.rank, world_size=world.size)
+    comm_device = device if device.type == "cuda" else torch.device("cpu")
 
-    device = resolve_device(config.device)
     recipe.to(device)
     recipe.enable_amp(config.amp)
+    recipe.world_size = world.size
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
         for net in recipe.networks().values():  # NHWC convolutions use the tensor cores best
             net.to(memory_format=torch.channels_last)
 
+    def prepare_folder() -> dict[str, Any] | None:
+        """Rank 0 alone touches the run folder; the checkpoint it reads goes to every process."""
+        _check_out_dir(out, ckpt_path, config.resume)
+        out.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(out, ".*.tmp-*")  # checkpoint / log temporaries left by a killed run
+        state = None
+        if ckpt_path.exists():
+            if not config.resume:
+                raise FileExistsError(f"{ckpt_path} exists: pass resume=True (--resume) to continue it, or use another out_dir")
+            state = load_checkpoint(ckpt_path)
+            _check_same_run(state["meta"], meta, allow_data_change=config.allow_data_change)
+        truncate_log(out / "log.jsonl", int(state["step"]) if state else 0)  # steps after the checkpoint are logged again
+        return state
+
+    state = on_main(prepare_folder, comm_device) if world.distributed else prepare_folder()
     step, train_seconds = 0, 0.0
-    if ckpt_path.exists():
-        if not config.resume:
-            raise FileExistsError(f"{ckpt_path} exists: pass resume=True (--resume) to continue it, or use another out_dir")
-        state = load_checkpoint(ckpt_path)
-        _check_same_run(state["meta"], meta, allow_data_change=config.allow_data_change)
+    if state is not None:
         recipe.load_state_dict(state["recipe"])
         recipe.to(device)
         step, train_seconds = int(state["step"]), float(state["train_seconds"])
-        _set_rng_state(state["rng"])
+        _restore_rng(state, world, config.seed, recipe)
         meta["devices"] = list(state["meta"].get("devices", []))
         saved_length = (state["meta"]["train"].get("steps"), state["meta"]["train"].get("epochs"))
-        if saved_length != (config.steps, config.epochs):
+        if saved_length != (config.steps, config.epochs) and world.is_main:
             print(
                 f"note: the run length changed from steps/epochs {saved_length} to {(config.steps, config.epochs)}; "
                 "the learning-rate schedule follows the new length",
                 file=sys.stderr,
             )
-    truncate_log(out / "log.jsonl", step)  # steps after the checkpoint are logged again
-    this_device = device_name(device)
+    elif world.rank > 0:  # rank 0 keeps the stream a single-process run would have
+        seed_everything(_rank_seed(config.seed, world.rank))
+    this_device = device_name(device) if not world.distributed else f"{world.size} x {device_name(device)}"
     meta["devices"] = [*meta.get("devices", [])] + ([this_device] if this_device not in meta.get("devices", []) else [])
 
-    sampler = EpochSampler(len(dataset), config.batch_size, config.seed, start_step=step)
+    sampler.start_step = step
     meta["steps_per_epoch"] = sampler.steps_per_epoch
-    (out / "config.json").write_text(json.dumps(meta, indent=2, default=str))
+    if world.is_main:
+        (out / "config.json").write_text(json.dumps(meta, indent=2, default=str))
     total = _total_steps(config, sampler.steps_per_epoch)
     loader = DataLoader(
         dataset,
-        batch_size=config.batch_size,
+        batch_size=sampler.local_batch,
         sampler=sampler,
         num_workers=config.num_workers,
         pin_memory=device.type == "cuda",
@@ -213,13 +262,28 @@ def fit(
         generator=torch.Generator().manual_seed(config.seed),
         worker_init_fn=_ignore_stop_signals,
     )
-    preview_batch = dataset.preview_batch(config.preview_size) if hasattr(dataset, "preview_batch") else None
+    preview_batch = dataset.preview_batch(config.preview_size) if world.is_main and hasattr(dataset, "preview_batch") else None
+    hooks: list[Any] = []
+    buffers: list[Tensor] = []
+    if world.distributed:
+        networks = list(recipe.networks().values())
+        # identical replicas to start with, whatever each process's seed did
+        broadcast_from_main([t for net in networks for t in (*net.parameters(), *net.buffers())])
+        buffers = [b for net in networks for b in net.buffers()]
+        hooks = sync_gradients_before_step(recipe.optimizers().values(), world.size)
+
+    def agree(*flags: bool) -> list[bool]:
+        """One decision for all processes (a signal or a clock may reach only some)."""
+        return any_rank(flags, comm_device) if world.distributed else list(flags)
 
     def checkpoint() -> None:
-        save_checkpoint(
-            ckpt_path,
-            {"meta": meta, "recipe": recipe.state_dict(), "step": step, "train_seconds": train_seconds, "rng": _rng_state()},
-        )
+        ranks = gather_to_main({"rng": _rng_state(), "local": recipe.local_state_dict()}, comm_device) if world.distributed else None
+        if not world.is_main:
+            return
+        saved = {"meta": meta, "recipe": recipe.state_dict(), "step": step, "train_seconds": train_seconds, "rng": _rng_state()}
+        if ranks is not None:
+            saved["ranks"] = ranks
+        save_checkpoint(ckpt_path, saved)
 
     def sample_grid() -> None:
         if preview_batch is not None:
@@ -234,49 +298,65 @@ def fit(
     t_start = time.perf_counter()
     t_last_ckpt = t_start
     seconds_at_start = train_seconds
-    bar = tqdm(total=total, initial=min(step, total), desc=f"train {recipe.architecture}", unit="step", dynamic_ncols=True)
-    with _StopFlag() as stop, bar:
-        batches = iter(loader)
-        while step < total:
-            if stop.requested:
-                break
-            if config.max_session_steps is not None and step - start_step >= config.max_session_steps:
-                break
-            if config.max_minutes is not None and time.perf_counter() - t_start > 60 * config.max_minutes:
-                print(f"\nmax_minutes={config.max_minutes} reached; checkpointing", file=sys.stderr)
-                break
-            batch = {k: _to_device(v, device) for k, v in next(batches).items()}
-            recipe.set_progress(step, total)
-            losses = recipe.train_step(batch)
-            step += 1
-            bar.update(1)
-            for k, v in losses.items():
-                running[k] = running.get(k, 0.0) + v
-            n_running += 1
-            if step % config.log_every == 0 or step == total:
-                last = {k: float(v) / n_running for k, v in running.items()}
-                bad = [k for k, v in last.items() if not math.isfinite(v)]
-                if bad:
-                    raise FloatingPointError(
-                        f"step {step}: loss {bad} is not finite; the last good checkpoint is {ckpt_path}"
-                    )
-                running, n_running = {}, 0
-                train_seconds = seconds_at_start + time.perf_counter() - t_start
-                ends = _expected_end(step - start_step, total - step, time.perf_counter() - t_start, config.max_minutes)
-                bar.set_postfix({**{k: f"{v:.3f}" for k, v in last.items()}, "ends": ends})
-                with open(out / "log.jsonl", "a") as fh:
-                    fh.write(json.dumps({"step": step, "seconds": round(train_seconds, 1), **last}) + "\n")
-            if step % config.sample_every == 0:
-                sample_grid()
-            if step % config.checkpoint_every == 0 or time.perf_counter() - t_last_ckpt > 60 * config.checkpoint_minutes:
-                train_seconds = seconds_at_start + time.perf_counter() - t_start
-                checkpoint()
-                t_last_ckpt = time.perf_counter()
-    train_seconds = seconds_at_start + time.perf_counter() - t_start
-    checkpoint()
-    sample_grid()
+    bar = tqdm(
+        total=total, initial=min(step, total), desc=f"train {recipe.architecture}", unit="step", dynamic_ncols=True,
+        disable=True if not world.is_main else None,
+    )
+    try:
+        with _StopFlag() as stop, bar:
+            batches = iter(loader)
+            while step < total:
+                out_of_time = config.max_minutes is not None and time.perf_counter() - t_start > 60 * config.max_minutes
+                stop_now, out_of_time = agree(stop.requested, out_of_time)
+                if stop_now:
+                    break
+                if config.max_session_steps is not None and step - start_step >= config.max_session_steps:
+                    break
+                if out_of_time:
+                    if world.is_main:
+                        print(f"\nmax_minutes={config.max_minutes} reached; checkpointing", file=sys.stderr)
+                    break
+                batch = {k: _to_device(v, device) for k, v in next(batches).items()}
+                recipe.set_progress(step, total)
+                losses = recipe.train_step(batch)
+                if buffers:  # e.g. BatchNorm statistics: rank 0's, as DistributedDataParallel does
+                    broadcast_from_main(buffers)
+                step += 1
+                bar.update(1)
+                for k, v in losses.items():
+                    running[k] = running.get(k, 0.0) + v
+                n_running += 1
+                if step % config.log_every == 0 or step == total:
+                    last = {k: float(v) / n_running for k, v in running.items()}
+                    if world.distributed:
+                        last = mean_over_ranks(last, comm_device)
+                    bad = [k for k, v in last.items() if not math.isfinite(v)]
+                    if bad:
+                        raise FloatingPointError(
+                            f"step {step}: loss {bad} is not finite; the last good checkpoint is {ckpt_path}"
+                        )
+                    running, n_running = {}, 0
+                    train_seconds = seconds_at_start + time.perf_counter() - t_start
+                    ends = _expected_end(step - start_step, total - step, time.perf_counter() - t_start, config.max_minutes)
+                    bar.set_postfix({**{k: f"{v:.3f}" for k, v in last.items()}, "ends": ends})
+                    if world.is_main:
+                        with open(out / "log.jsonl", "a") as fh:
+                            fh.write(json.dumps({"step": step, "seconds": round(train_seconds, 1), **last}) + "\n")
+                if step % config.sample_every == 0:
+                    sample_grid()
+                (clock_due,) = agree(time.perf_counter() - t_last_ckpt > 60 * config.checkpoint_minutes)
+                if step % config.checkpoint_every == 0 or clock_due:
+                    train_seconds = seconds_at_start + time.perf_counter() - t_start
+                    checkpoint()
+                    t_last_ckpt = time.perf_counter()
+        train_seconds = seconds_at_start + time.perf_counter() - t_start
+        checkpoint()
+        sample_grid()
+    finally:
+        for hook in hooks:
+            hook.remove()
     finished = step >= total
-    if finished:
+    if finished and world.is_main:
         export_run(out, out / "pretrained")
     return FitResult(out, step, total, train_seconds, finished, last)
 
@@ -291,6 +371,31 @@ def _expected_end(done: int, left: int, elapsed: float, max_minutes: float | Non
     if limit is not None and limit < finish:
         return time.strftime("%H:%M", time.localtime(limit)) + " (max-minutes)"
     return time.strftime("%a %H:%M" if finish - time.time() > 20 * 3600 else "%H:%M", time.localtime(finish))
+
+
+def _rank_seed(seed: int, rank: int, step: int = 0) -> int:
+    """The seed of process ``rank``'s own random stream (rank 0 keeps the run's seed)."""
+    return (seed * 1_000_003 + rank * 7_919 + step * 104_729) % 2**63
+
+
+def _restore_rng(state: Mapping[str, Any], world: World, seed: int, recipe: Recipe) -> None:
+    """Each process continues its own saved random stream (and its recipe's per-process
+    state); a rank the checkpoint has no stream for (more processes than before) starts a
+    fresh one, so the run continues but is not bit-identical to an uninterrupted one."""
+    ranks = state.get("ranks") or [{"rng": state["rng"], "local": None}]
+    saved_world = len(ranks)
+    if world.rank < saved_world:
+        _set_rng_state(ranks[world.rank]["rng"])
+        if ranks[world.rank].get("local"):
+            recipe.load_local_state_dict(ranks[world.rank]["local"])
+    else:
+        seed_everything(_rank_seed(seed, world.rank, int(state["step"])))
+    if saved_world != world.size and world.is_main:
+        print(
+            f"note: the checkpoint was written by {saved_world} process(es), this run has {world.size}: the data order "
+            "is the same, the noise each process draws is not (the continuation is not bit-identical)",
+            file=sys.stderr,
+        )
 
 
 def _ignore_stop_signals(worker_id: int) -> None:

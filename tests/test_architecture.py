@@ -129,6 +129,7 @@ LEAVES = (
     "gan_augment._version",
     "gan_augment.constants",
     "gan_augment.devices",
+    "gan_augment.distributed",
     "gan_augment.functional",
     "gan_augment.lesion_box",
     "gan_augment.recipe",

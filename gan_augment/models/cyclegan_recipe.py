@@ -69,10 +69,17 @@ class CycleGANRecipe(Recipe):
         return {"G": self.opt_g, "D": self.opt_d}
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "pools": {"A": self.pool_a.state_dict(), "B": self.pool_b.state_dict()}}
+        return {**super().state_dict(), **self.local_state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
+        self.load_local_state_dict(state)
+
+    def local_state_dict(self) -> dict[str, Any]:
+        """Each process keeps its own pools (of its own fakes)."""
+        return {"pools": {"A": self.pool_a.state_dict(), "B": self.pool_b.state_dict()}}
+
+    def load_local_state_dict(self, state: dict[str, Any]) -> None:
         self.pool_a.load_state_dict(state["pools"]["A"], self.device)
         self.pool_b.load_state_dict(state["pools"]["B"], self.device)
 

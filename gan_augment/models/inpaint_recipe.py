@@ -178,8 +178,8 @@ class InpaintRecipe(Recipe):
             losses["G_ms"] = loss_ms.detach()
         total.backward()
         self.opt_g.step()
-        self.images_seen += n
-        self.ema.update(g, n, self.images_seen)
+        self.images_seen += self.global_batch(n)
+        self.ema.update(g, self.global_batch(n), self.images_seen)
         return losses
 
     def preview(self, batch: dict[str, Tensor]) -> list[Tensor]:

@@ -128,8 +128,8 @@ class Pix2PixRecipe(Recipe):
         total.backward()
         self.opt_g.step()
         if self.ema is not None:
-            self.images_seen += n
-            self.ema.update(g, n, self.images_seen)
+            self.images_seen += self.global_batch(n)
+            self.ema.update(g, self.global_batch(n), self.images_seen)
         return losses
 
     def preview(self, batch: dict[str, Tensor]) -> list[Tensor]:

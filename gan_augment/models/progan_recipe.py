@@ -86,7 +86,7 @@ class ProGANRecipe(NoiseRecipe):
     def train_step(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         hp = self.hparams
         n = batch["image"].shape[0]
-        stage, alpha = self._grow(n)
+        stage, alpha = self._grow(self.global_batch(n))
         real = self._real_at(batch["image"], stage, alpha)
         labels = batch["label"] if self.generator.num_classes else None
         z = torch.randn(n, self.generator.latent_dim, device=real.device)
