@@ -300,7 +300,7 @@ def _fit(
     seconds_at_start = train_seconds
     bar = tqdm(
         total=total, initial=min(step, total), desc=f"train {recipe.architecture}", unit="step", dynamic_ncols=True,
-        disable=True if not world.is_main else None,
+        disable=not world.is_main,
     )
     try:
         with _StopFlag() as stop, bar:
