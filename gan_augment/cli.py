@@ -86,7 +86,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         from gan_augment.snapshot import warm_start  # lazy: only with --warm-start
 
         warm = warm_start(recipe, args.warm_start)
-        print(f"warm start from {args.warm_start}: step {warm['step']}, {warm['train_seconds'] / 60:.1f} min of earlier training")
+        print(f"warm start from {args.warm_start}: step {warm['step']}, {warm['train_seconds'] / 60:.1f} min of earlier training ({warm['note']})")
     view = make_training_data(args.model, data, size, args.seed, args.jitter)
     if not args.no_preload:
         view.preload()
@@ -156,7 +156,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     # lazy: each command imports what it needs, so `gan-augment --help` / `list` start fast
     from gan_augment.snapshot import snapshot_size_mb, write_snapshot
 
-    path = write_snapshot(args.run, args.to)
+    path = write_snapshot(args.run, args.to, ema_only=args.ema_only)
     print(f"wrote {path} ({snapshot_size_mb(path)} MB): networks in float16, for --warm-start on another machine")
     return 0
 
@@ -428,6 +428,11 @@ def build_parser() -> argparse.ArgumentParser:
     sn = sub.add_parser("snapshot", help="a run's networks in float16 (small, committable) for --warm-start elsewhere")
     sn.add_argument("run")
     sn.add_argument("--to", required=True)
+    sn.add_argument(
+        "--ema-only", action="store_true",
+        help="leave out the trained generator where a moving average is kept (about half the size); "
+        "--warm-start restarts it from the average",
+    )
     sn.set_defaults(func=cmd_snapshot)
 
     c = sub.add_parser("card", help="add evaluation / samples / notes to a model folder and re-render its card")

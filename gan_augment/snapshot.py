@@ -19,13 +19,22 @@ from gan_augment.checkpoint import load_checkpoint, save_checkpoint
 from gan_augment.constants import CHECKPOINT_NAME
 from gan_augment.recipe import Recipe
 
+# the moving-average generator is "G"; the generator being trained next to it is "G_train"
+_AVERAGE, _TRAINED = "G", "G_train"
 
-def write_snapshot(run_dir: str | os.PathLike, dest: str | os.PathLike, dtype: torch.dtype = torch.float16) -> Path:
-    """The networks of ``run_dir``'s latest checkpoint, floating tensors cast to ``dtype``."""
+
+def write_snapshot(
+    run_dir: str | os.PathLike, dest: str | os.PathLike, dtype: torch.dtype = torch.float16, *, ema_only: bool = False
+) -> Path:
+    """The networks of ``run_dir``'s latest checkpoint, floating tensors cast to ``dtype``.
+    ``ema_only``: leave out the trained generator where a moving average of it is kept (about
+    half the size); a warm start then restarts the trained generator from the average."""
     state = load_checkpoint(Path(run_dir) / CHECKPOINT_NAME)
+    saved = state["recipe"]["networks"]
     networks = {
         name: {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in net.items()}
-        for name, net in state["recipe"]["networks"].items()
+        for name, net in saved.items()
+        if not (ema_only and name == _TRAINED and _AVERAGE in saved)
     }
     meta = state["meta"]
     return save_checkpoint(dest, {
@@ -53,16 +62,22 @@ def warm_start(recipe: Recipe, path: str | os.PathLike) -> dict[str, Any]:
             f"{path}: snapshot of {info['architecture']} {info['generator_config']} does not match this run's "
             f"{recipe.architecture} {recipe.generator_config}"
         )
+    restarted = []
     for name, net in recipe.networks().items():
-        if name not in state["networks"]:
+        source = name
+        if name == _TRAINED and name not in state["networks"] and _AVERAGE in state["networks"]:
+            source = _AVERAGE  # an --ema-only snapshot: training continues from the average
+            restarted.append(name)
+        if source not in state["networks"]:
             raise ValueError(f"{path}: no weights for network {name!r}")
-        weights = state["networks"][name]
+        weights = state["networks"][source]
         bad = [k for k, v in weights.items() if v.is_floating_point() and not bool(torch.isfinite(v.float()).all())]
         if bad:
             raise ValueError(f"{path}: non-finite values in {name} tensors {bad[:5]}")
         reference = net.state_dict()
         net.load_state_dict({k: v.to(reference[k].dtype) if k in reference else v for k, v in weights.items()}, strict=True)
-    return {"file": str(path), **{k: info[k] for k in ("step", "train_seconds", "command")}, "note": "networks only; optimisers restarted"}
+    note = "networks only; optimisers restarted" + (f"; {', '.join(restarted)} restarted from the moving average" if restarted else "")
+    return {"file": str(path), **{k: info[k] for k in ("step", "train_seconds", "command")}, "note": note}
 
 
 def snapshot_size_mb(path: str | os.PathLike) -> float:

@@ -118,6 +118,14 @@ def test_snapshot_warm_starts_a_new_run_with_the_same_weights(tmp_path, capsys):
     restored = load_checkpoint(warm / "checkpoint.safetensors")["recipe"]["networks"]["G"]
     for k, v in state["networks"]["G"].items():
         assert torch.equal(restored[k].to(v.dtype), v), k
+    small = tmp_path / "small.safetensors"
+    assert main(["snapshot", str(run), "--to", str(small), "--ema-only"]) == 0
+    assert set(load_checkpoint(small)["networks"]) == {"G", "D"} and small.stat().st_size < snap.stat().st_size
+    warm_small = tmp_path / "warm-small"
+    assert main(["train", "inpaint", *common, "--steps", "1", "--max-session-steps", "0", "--out", str(warm_small), "--warm-start", str(small)]) == 0
+    assert "G_train restarted from the moving average" in capsys.readouterr().out
+    nets = load_checkpoint(warm_small / "checkpoint.safetensors")["recipe"]["networks"]
+    assert all(torch.equal(nets["G_train"][k], nets["G"][k]) for k in nets["G"])
     assert main(["train", "pix2pix", *common, "--steps", "1", "--out", str(tmp_path / "x"), "--warm-start", str(snap)]) == 2
     assert "does not match" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="pick one"):
