@@ -9,6 +9,7 @@ run finishes, so an interrupted experiment continues where it stopped. The stati
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import hashlib
 import json
@@ -20,7 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -168,6 +169,55 @@ def fraction_key(fraction: float) -> str:
 
 
 # ----------------------------------------------------------------------------- configuration
+
+
+def common_parser(doc: str, presets: dict[str, Any], script: str, arms: Sequence[str], train: str, tests: Sequence[str],
+                  train_alias: str) -> tuple[argparse.ArgumentParser, argparse._ArgumentGroup]:
+    """The options both scripts share, and the group for the overrides of a preset."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", choices=sorted(presets), default="quick", help="preset (default quick); the flags below override it")
+    p.add_argument("--train-data", train_alias, default=train, help=f"PATH[@SPLIT] of the training set (default {train})")
+    p.add_argument("--test-data", action="append", default=None,
+                   help="PATH[@SPLIT] a test set (repeatable; any layout gan_augment.data.open_dataset reads; "
+                        "SPLIT may join several with +; default: " + ", ".join(tests) + ")")
+    p.add_argument("--fractions", default="0.1,0.25,1.0", help="fractions of the training set (default 0.1,0.25,1.0)")
+    p.add_argument("--seeds", default="5", help="N (seeds 0..N-1, default 5), A-B, or a comma list")
+    p.add_argument("--arms", default=",".join(arms), help="comma list of arms (default all)")
+    p.add_argument("--out", default=None, help=f"result folder (default outputs/{script}-<config>)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    p.add_argument("--report-only", action="store_true", help="only rewrite the report from the finished cells")
+    group = p.add_argument_group("overrides of the preset")
+    group.add_argument("--image-size", type=int)
+    group.add_argument("--steps", type=int, help="optimiser steps per run (the same at every fraction)")
+    group.add_argument("--batch-size", type=int)
+    group.add_argument("--lr", type=float)
+    group.add_argument("--max-train-images", type=int, help="cap the training set (a seeded choice; for smoke tests)")
+    group.add_argument("--max-test-images", type=int, help="cap every test set (a seeded choice; for smoke tests)")
+    group.add_argument("--n-boot", type=int, help="bootstrap replicates")
+    return p, group
+
+
+class Plan(NamedTuple):
+    cfg: dict[str, Any]
+    overrides: dict[str, Any]
+    fractions: list[float]
+    seeds: list[int]
+    arms: list[str]
+    device: torch.device
+    out: Path
+    train: DataSpec
+    tests: list[DataSpec]
+
+
+def plan(args: argparse.Namespace, presets: dict[str, dict[str, Any]], arms: Sequence[str], script: str, default_tests: Sequence[str]) -> Plan:
+    """What the command line asks for: the preset with its overrides, the grid and the data specs."""
+    cfg, overrides = resolve_config(presets, args.config, {k: getattr(args, k) for k in presets[args.config]})
+    tests = [DataSpec.parse(t, "test") for t in (args.test_data or default_tests)]
+    name_test_sets(tests)
+    return Plan(
+        cfg, overrides, parse_fractions(args.fractions), parse_seeds(args.seeds), parse_arms(args.arms, arms), pick_device(args.device),
+        Path(args.out or f"outputs/{script}-{args.config}"), DataSpec.parse(args.train_data, "training"), tests,
+    )
 
 
 def resolve_config(presets: dict[str, dict[str, Any]], name: str, given: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -74,31 +74,12 @@ ALIASES = {
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", choices=sorted(PRESETS), default="quick", help="preset (default quick); the flags below override it")
-    p.add_argument("--train-data", "--ham", default=DEFAULT_TRAIN, help=f"PATH[@SPLIT] of the training set (default {DEFAULT_TRAIN})")
-    p.add_argument("--test-data", action="append", default=None,
-                   help="PATH[@SPLIT] a test set (repeatable; any labelled layout gan_augment.data.open_dataset reads; "
-                        "SPLIT may join several with +; default: " + ", ".join(DEFAULT_TESTS) + ")")
-    p.add_argument("--fractions", default="0.1,0.25,1.0", help="fractions of the training set (default 0.1,0.25,1.0)")
-    p.add_argument("--seeds", default="5", help="N (seeds 0..N-1, default 5), A-B, or a comma list")
-    p.add_argument("--arms", default=",".join(ARMS), help="comma list of arms (default all)")
-    p.add_argument("--out", default=None, help="result folder (default outputs/classifier_auc-<config>)")
-    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
-    p.add_argument("--report-only", action="store_true", help="only rewrite the report from the finished cells")
+    p, overrides = ev.common_parser(__doc__, PRESETS, "classifier_auc", ARMS, DEFAULT_TRAIN, DEFAULT_TESTS, "--ham")
     p.add_argument("--model", default="dcgan-ham10000-64", help="class-conditional noise model (default: bundled DCGAN)")
-    g = p.add_argument_group("overrides of the preset")
-    g.add_argument("--head", choices=["linear", "finetune"], help="linear head on frozen features, or fine-tune everything")
-    g.add_argument("--image-size", type=int)
-    g.add_argument("--steps", type=int, help="optimiser steps per run (the same at every fraction)")
-    g.add_argument("--batch-size", type=int)
-    g.add_argument("--lr", type=float)
-    g.add_argument("--weight-decay", type=float)
-    g.add_argument("--synthetic-ratio", type=float, help="synthetic images per real image (Real+Synthetic, Synthetic-only)")
-    g.add_argument("--balance-to", type=int, help="Class-balanced: images per class at fraction 1 (scaled by the fraction)")
-    g.add_argument("--max-train-images", type=int, help="cap the training set (a seeded choice; for smoke tests)")
-    g.add_argument("--max-test-images", type=int, help="cap every test set (a seeded choice; for smoke tests)")
-    g.add_argument("--n-boot", type=int, help="bootstrap replicates")
+    overrides.add_argument("--head", choices=["linear", "finetune"], help="linear head on frozen features, or fine-tune everything")
+    overrides.add_argument("--weight-decay", type=float)
+    overrides.add_argument("--synthetic-ratio", type=float, help="synthetic images per real image (Real+Synthetic, Synthetic-only)")
+    overrides.add_argument("--balance-to", type=int, help="Class-balanced: images per class at fraction 1 (scaled by the fraction)")
     return p.parse_args(argv)
 
 
@@ -245,20 +226,12 @@ def train_finetune(images: np.ndarray, y: np.ndarray, tests: dict[str, np.ndarra
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    given = {k: getattr(args, k) for k in PRESETS["quick"]}
-    cfg, overrides = ev.resolve_config(PRESETS, args.config, given)
-    fractions, seeds = ev.parse_fractions(args.fractions), ev.parse_seeds(args.seeds)
-    arms = ev.parse_arms(args.arms, ARMS)
-    device = ev.pick_device(args.device)
-    out = Path(args.out or f"outputs/classifier_auc-{args.config}")
+    cfg, overrides, fractions, seeds, arms, device, out, train_spec, test_specs = ev.plan(args, PRESETS, ARMS, "classifier_auc", DEFAULT_TESTS)
 
     generator = ga.from_pretrained(args.model, device=device)
     classes = [canonical(n) for n in (generator.class_names or [])]
     if not generator.num_classes or not classes:
         raise SystemExit(f"{args.model} is not a class-conditional generator with class names")
-    train_spec = ev.DataSpec.parse(args.train_data, "training")
-    test_specs = [ev.DataSpec.parse(t, "test") for t in (args.test_data or DEFAULT_TESTS)]
-    ev.name_test_sets(test_specs)
     train = ev.capped(train_spec.open(masks=False) if _takes_masks(train_spec) else train_spec.open(), cfg["max_train_images"])
     tests = {s.name: ev.capped(s.open(masks=False) if _takes_masks(s) else s.open(), cfg["max_test_images"]) for s in test_specs}
     ev.check_disjoint(train, tests)

@@ -76,31 +76,12 @@ DEFAULT_TESTS = ["../shared/data/isic2017@validation", "../shared/data/ham10000@
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", choices=sorted(PRESETS), default="quick", help="preset (default quick); the flags below override it")
-    p.add_argument("--train-data", "--data", default=DEFAULT_TRAIN, help=f"PATH[@SPLIT] of the training set (default {DEFAULT_TRAIN})")
-    p.add_argument("--test-data", action="append", default=None,
-                   help="PATH[@SPLIT] a test set (repeatable; any layout gan_augment.data.open_dataset reads; "
-                        "SPLIT may join several with +; default: " + ", ".join(DEFAULT_TESTS) + ")")
-    p.add_argument("--fractions", default="0.1,0.25,1.0", help="fractions of the training set (default 0.1,0.25,1.0)")
-    p.add_argument("--seeds", default="5", help="N (seeds 0..N-1, default 5), A-B, or a comma list")
-    p.add_argument("--arms", default=",".join(ARMS), help="comma list of arms (default all)")
-    p.add_argument("--out", default=None, help="result folder (default outputs/segmentation_dice-<config>)")
-    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
-    p.add_argument("--report-only", action="store_true", help="only rewrite the report from the finished cells")
+    p, overrides = ev.common_parser(__doc__, PRESETS, "segmentation_dice", ARMS, DEFAULT_TRAIN, DEFAULT_TESTS, "--data")
     p.add_argument("--inpaint-model", default="mask2lesion-inpaint-128")
     p.add_argument("--whole-model", default="mask2lesion-isic2017-128")
-    g = p.add_argument_group("overrides of the preset")
-    g.add_argument("--image-size", type=int)
-    g.add_argument("--steps", type=int, help="optimiser steps per run (the same at every fraction)")
-    g.add_argument("--batch-size", type=int)
-    g.add_argument("--lr", type=float)
-    g.add_argument("--channels", help="U-Net channels, comma list")
-    g.add_argument("--variants", type=int, help="synthetic variants per training image and source")
-    g.add_argument("--p-synthetic", type=float, help="probability that a sample is replaced / pasted into")
-    g.add_argument("--max-train-images", type=int, help="cap the training set (a seeded choice; for smoke tests)")
-    g.add_argument("--max-test-images", type=int, help="cap every test set (a seeded choice; for smoke tests)")
-    g.add_argument("--n-boot", type=int, help="bootstrap replicates")
+    overrides.add_argument("--channels", help="U-Net channels, comma list")
+    overrides.add_argument("--variants", type=int, help="synthetic variants per training image and source")
+    overrides.add_argument("--p-synthetic", type=float, help="probability that a sample is replaced / pasted into")
     return p.parse_args(argv)
 
 
@@ -234,16 +215,8 @@ def train_and_score(train_set: Dataset, tests: dict[str, tuple[np.ndarray, np.nd
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    given = {k: getattr(args, k) for k in PRESETS["quick"]}
-    cfg, overrides = ev.resolve_config(PRESETS, args.config, given)
-    fractions, seeds = ev.parse_fractions(args.fractions), ev.parse_seeds(args.seeds)
-    arms = ev.parse_arms(args.arms, ARMS)
-    device = ev.pick_device(args.device)
-    out = Path(args.out or f"outputs/segmentation_dice-{args.config}")
+    cfg, overrides, fractions, seeds, arms, device, out, train_spec, test_specs = ev.plan(args, PRESETS, ARMS, "segmentation_dice", DEFAULT_TESTS)
 
-    train_spec = ev.DataSpec.parse(args.train_data, "training")
-    test_specs = [ev.DataSpec.parse(t, "test") for t in (args.test_data or DEFAULT_TESTS)]
-    ev.name_test_sets(test_specs)
     train = ev.capped(train_spec.open(), cfg["max_train_images"])
     tests = {s.name: ev.capped(s.open(), cfg["max_test_images"]) for s in test_specs}
     for name, dataset in [("training set", train), *tests.items()]:
