@@ -1,10 +1,11 @@
-"""Run every benchmark and write benchmarks/results/<device>.json and a markdown table.
+"""Run every benchmark and write benchmarks/results/<device>-<date>.json and a markdown table.
 
     python benchmarks/run_all.py            # or: make benchmark
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import platform
 import sys
@@ -32,7 +33,9 @@ def main() -> None:
         "lazy_loading": memory.fresh_process(f"import json, memory; print(json.dumps(memory.lazy_loading({model!r})))"),
         "batch_peak": memory.batch_peak(model),
     }
-    out = HERE / "results" / f"{device.replace(' ', '_')}.json"
+    out = HERE / "results" / f"{device.replace(' ', '_')}-{datetime.date.today().isoformat()}.json"
+    if out.exists():
+        raise SystemExit(f"{out} exists: committed results are never overwritten; move it or wait a day")
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
     t, p, lz = results["per_sample_vs_batched"], results["pipeline_overhead"], results["lazy_loading"]
