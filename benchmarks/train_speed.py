@@ -73,7 +73,7 @@ print(json.dumps({"seconds_per_step": seconds, "images_per_s": batch / seconds, 
 def measure(name: str, size: int, batch: int, steps: int, warmup: int, options: dict) -> dict:
     """One setting in a fresh process (its own peak memory); errors are recorded, not raised."""
     cmd = [sys.executable, "-c", _CHILD, name, str(size), str(batch), str(steps), str(warmup), json.dumps(options)]
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    done = subprocess.run(cmd, check=False, capture_output=True, text=True)
     if done.returncode != 0:
         return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"}
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -113,7 +113,7 @@ def main() -> None:
     record = {"device": device, "torch": torch.__version__, "date": stamp, "batch_size": args.batch_size,
               "steps": args.steps, "warmup": args.warmup, "rows": rows}
     out.write_text(json.dumps(record, indent=2) + "\n")
-    print("\n| model | px | setting | images/s | s/step (batch %d) | peak RSS |" % args.batch_size)
+    print(f"\n| model | px | setting | images/s | s/step (batch {args.batch_size}) | peak RSS |")
     print("|---|---|---|---|---|---|")
     for r in rows:
         if "error" in r:
