@@ -524,6 +524,27 @@ def user_error_message(err: BaseException) -> str:
     return " ".join(str(text).split()) or type(err).__name__
 
 
+def _model_help_requested(argv: list[str]) -> bool:
+    """``train MODEL --help`` (or -h) with a model name given."""
+    return len(argv) >= 2 and argv[0] == "train" and any(a in ("-h", "--help") for a in argv) and not argv[1].startswith("-")
+
+
+def _print_model_help(argv: list[str]) -> int:
+    # lazy: the registry and the bundled cards are read only when asked for
+    from gan_augment.models import list_models
+    from gan_augment.train_help import model_help
+
+    if argv[1] not in list_models():
+        print(f"gan-augment train: error: unknown model {argv[1]!r}; models: {', '.join(list_models())}", file=sys.stderr)
+        return 2
+    try:
+        build_parser().parse_args(["train", "--help"])  # argparse prints the common options and exits
+    except SystemExit:
+        pass
+    print(model_help(argv[1]))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run a command; a user's mistake prints ``gan-augment <command>: error: ...`` (one line,
     exit status 2) instead of a traceback, unless ``GAN_AUGMENT_TRACEBACK=1``."""
@@ -533,6 +554,8 @@ def main(argv: list[str] | None = None) -> int:
     from gan_augment.run_files import FolderLockedError
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    if _model_help_requested(argv):
+        return _print_model_help(argv)
     args = build_parser().parse_args(argv)
     args.argv = argv
     try:

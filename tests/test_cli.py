@@ -6,8 +6,10 @@ import json
 
 import pytest
 
+import gan_augment as ga
 from gan_augment.cli import main
 from gan_augment.data import SAMPLE_ISIC2017
+from gan_augment.models import list_models
 
 
 def test_list_and_pretrained(capsys):
@@ -130,3 +132,24 @@ def test_snapshot_warm_starts_a_new_run_with_the_same_weights(tmp_path, capsys):
     assert "does not match" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="pick one"):
         main(["train", "inpaint", *common, "--steps", "1", "--out", str(warm), "--warm-start", str(snap), "--resume"])
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_train_model_help_lists_that_models_options_with_defaults_and_its_measured_cost(name, capsys):
+    from gan_augment.train_help import model_options
+
+    assert main(["train", name, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--max-minutes" in out and f"{name}: " in out  # the common options, then the model's section
+    options = model_options(name)
+    assert options and all(f"  {key}={default!r}  ({kind})" in out for kind, key, default in options)
+    assert "measured training cost" in out
+    bundled = [p for p in ga.list_pretrained() if p["architecture"] == name]
+    for entry in bundled:
+        assert f"{entry['name']}: " in out and "training images/s" in out
+
+
+def test_train_help_for_an_unknown_model_is_one_line(capsys):
+    assert main(["train", "nope", "--help"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown model 'nope'" in err and len(err.strip().splitlines()) == 1
