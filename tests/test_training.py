@@ -20,6 +20,13 @@ PROJECTED_PIX2PIX = {
 }
 
 
+def assert_same_networks(a, b):
+    """Every tensor of every network of two saved recipe states is equal."""
+    for net in a["networks"]:
+        for key, value in a["networks"][net].items():
+            assert torch.equal(value, b["networks"][net][key]), f"{net}.{key} differs after resume"
+
+
 def test_pix2pix_projected_recipe_resumes_exactly_and_exports_the_ema(tmp_path):
     _, _straight = tiny_run("pix2pix", tmp_path / "straight", steps=4, overrides=PROJECTED_PIX2PIX)
     tiny_run("pix2pix", tmp_path / "split", steps=4, max_session_steps=2, overrides=PROJECTED_PIX2PIX)
@@ -28,9 +35,7 @@ def test_pix2pix_projected_recipe_resumes_exactly_and_exports_the_ema(tmp_path):
     a = load_checkpoint(tmp_path / "straight" / CHECKPOINT_NAME)["recipe"]
     b = load_checkpoint(tmp_path / "split" / CHECKPOINT_NAME)["recipe"]
     assert set(a["networks"]) == {"G", "G_train", "D"} and a["images_seen"] == b["images_seen"] == 8
-    for net in a["networks"]:
-        for key, value in a["networks"][net].items():
-            assert torch.equal(value, b["networks"][net][key]), f"{net}.{key} differs after resume"
+    assert_same_networks(a, b)
     assert not any("features" in k for k in a["networks"]["D"]), "the frozen backbone must not be saved"
     from gan_augment.synthesizer import from_pretrained
 
@@ -50,9 +55,7 @@ def test_progan_exports_its_moving_average_and_resumes_it_exactly(tmp_path):
     a = load_checkpoint(tmp_path / "straight" / CHECKPOINT_NAME)["recipe"]
     b = load_checkpoint(tmp_path / "split" / CHECKPOINT_NAME)["recipe"]
     assert set(a["networks"]) == {"G", "G_train", "D"} and a["images_seen"] == b["images_seen"] == 8
-    for net in a["networks"]:
-        for key, value in a["networks"][net].items():
-            assert torch.equal(value, b["networks"][net][key]), f"{net}.{key} differs after resume"
+    assert_same_networks(a, b)
     ema, last = a["networks"]["G"], a["networks"]["G_train"]
     assert any(not torch.equal(ema[k], last[k]) for k in ema if ema[k].is_floating_point()), "EMA equals the last iterate"
     from safetensors.torch import load_file
