@@ -7,6 +7,10 @@
 # to 64 px would have taken about 3.5 h and 128 px far longer than the 150-minute budget of a
 # run; the published size is 64 px with fmap_base 256 (128-128-64-32-16 channels at 4-64 px,
 # about DCGAN-64's width) and 10k-image phases.
+# STATUS (2026-12-01): not published. Both CPU attempts were stopped because the generator had
+# not learned: at 16 px after 48k images (this setting) and at 8-16 px after 106k images
+# (fmap_base 512, 30k phases) every sample was the same blurry square with coloured borders.
+# Check the recipe on a short run without DiffAugment / without growth before a long one.
 #
 #   scripts/publish_progan_cpu.sh train     # (re)start or continue the run for MINUTES minutes
 #   scripts/publish_progan_cpu.sh evaluate  # realism report next to the DCGAN and copy-paste
