@@ -21,6 +21,7 @@ DEST=${DEST:-model_cards/progan-ham10000-64}
 NEW=${NEW:-$HOME/gan-runs/exports/progan-ham10000-64}
 MINUTES=${MINUTES:-60}
 PHASE=${PHASE:-10000}
+AUG=${AUG-color,translation,cutout}
 GA=${GA:-.venv/bin/gan-augment}
 REPORT=reports/realism/ham10000-test-progan-64
 case "${1:-}" in
@@ -28,7 +29,7 @@ case "${1:-}" in
     resume=(); [ -f "$RUN/checkpoint.safetensors" ] && resume=(--resume)
     $GA train progan --data ../shared/data/ham10000 --split training --conditional --size 64 \
       --set fmap_base=256 --set fmap_max=128 --set latent_dim=128 --set phase_images="$PHASE" \
-      --diffaugment color,translation,cutout --steps "${STEPS:-7000}" --batch-size 32 --workers 1 \
+      ${AUG:+--diffaugment "$AUG"} --steps "${STEPS:-7000}" --batch-size 32 --workers 1 \
       --sample-every 250 --checkpoint-every 250 --max-minutes "$MINUTES" --out "$RUN" "${resume[@]}"
     ;;
   evaluate)
