@@ -220,6 +220,8 @@ def card_evaluation(results: list[dict[str, Any]], candidate: str, *, baselines:
 
 # a linear probe at or above this accuracy tells the images apart from real ones at a glance
 OBVIOUSLY_SYNTHETIC_C2ST = 0.9
+# C2ST accuracies closer than this to a baseline's are within the folds' noise
+C2ST_MARGIN = 0.05
 # held-out real images are their own nearest "training" image this often by construction (5 %)
 NEAR_COPY_WARNING_SHARE = 0.10
 
@@ -242,12 +244,23 @@ def realism_warnings(results: list[dict[str, Any]], candidate: str, *, baselines
                         f"(real vs real {_pm(ref.get(test))}); they look synthetic to a classifier."
                     )
             for b in baselines:
+                if b == "identity":  # the real input returned unchanged: a reference, not a way to make images
+                    continue
                 base = result["candidates"].get(b, {}).get(view)
-                if base and row["kid_excess"] > base["kid_excess"]:
+                if not base:
+                    continue
+                if row["kid_excess"] > base["kid_excess"]:
                     out.append(
                         f"{where}, {view}: KID excess {row['kid_excess']:+.4f} is worse than the no-learning baseline "
                         f"{b} ({base['kid_excess']:+.4f})."
                     )
+                for test, kind in (("linear_c2st", "linear probe"), ("cnn_c2st", "pixel CNN")):
+                    ours, theirs = (row.get(test) or {}).get("mean"), (base.get(test) or {}).get("mean")
+                    if ours is not None and theirs is not None and ours > theirs + C2ST_MARGIN:
+                        out.append(
+                            f"{where}, {view}: the {kind} spots these images more easily ({ours:.2f}) than the "
+                            f"no-learning baseline {b}'s ({theirs:.2f})."
+                        )
             m = row.get("memorization")
             if m and m["near_copy_share"] > NEAR_COPY_WARNING_SHARE:
                 out.append(

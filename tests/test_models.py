@@ -289,7 +289,8 @@ def test_realism_warnings_name_what_fails_and_stay_quiet_when_nothing_does():
                        "copy-paste": {"whole": row(0.01, 0.7, 0.6)}},
     }
     bad = realism_warnings([result], "bad", baselines=("copy-paste",))
-    assert len(bad) == 4
+    assert len(bad) == 6
+    assert any("linear probe spots these images more easily (0.99) than the no-learning baseline copy-paste's (0.70)" in w for w in bad)
     assert any("linear probe" in w and "0.99" in w for w in bad) and any("small CNN" in w for w in bad)
     assert any("worse than the no-learning baseline copy-paste" in w for w in bad)
     assert any("30 % of the outputs are near-copies" in w for w in bad)
