@@ -136,6 +136,7 @@ def render_card(name: str, config: dict[str, Any]) -> str:
             f"**{spec.summary}** — `{spec.name}` from [gan_augment](https://github.com/gan-augment/gan_augment), "
             f"a {config['image_size']}x{config['image_size']} generator for data augmentation of skin-lesion "
             f"classifiers and segmenters. Paper: {spec.paper}."
+            + (" The summary is the paper's recipe; this checkpoint's differs (below)." if _recipe_changes(spec, training.get("hparams", {})) else "")
         ),
         "",
         "Synthetic images are for training data augmentation and research only, never for diagnosis.",
