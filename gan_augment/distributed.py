@@ -17,7 +17,6 @@ projections) have no gradient and are never communicated.
 from __future__ import annotations
 
 import os
-import pickle
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -161,29 +160,30 @@ def mean_over_ranks(values: Mapping[str, float], device: torch.device) -> dict[s
     return {k: v / dist.get_world_size() for k, v in zip(keys, t.tolist())}
 
 
+# errors rank 0 may hit while preparing the run folder, re-raised as the same type elsewhere
+_SHARED_ERRORS: dict[str, type[Exception]] = {
+    e.__name__: e
+    for e in (ValueError, KeyError, FileExistsError, FileNotFoundError, PermissionError, OSError, RuntimeError, TypeError)
+}
+
+
 def on_main(fn: Callable[[], T], device: torch.device) -> T:
-    """Run ``fn`` on rank 0 only and hand its result (or its exception) to every process."""
+    """Run ``fn`` on rank 0 only and hand its result (or its error: type name and message,
+    nothing unpickled from it) to every process."""
     payload: list[Any] = [None]
     if dist.get_rank() == 0:
         try:
             payload = [(True, fn())]
         except Exception as err:  # re-raised on every process below
-            payload = [(False, err if _picklable(err) else RuntimeError(f"{type(err).__name__}: {err}"))]
+            payload = [(False, (type(err).__name__, str(err)))]
             dist.broadcast_object_list(payload, src=0, device=device if device.type == "cuda" else None)
             raise
     dist.broadcast_object_list(payload, src=0, device=device if device.type == "cuda" else None)
     ok, value = payload[0]
     if not ok:
-        raise value
+        name, message = value
+        raise _SHARED_ERRORS.get(name, RuntimeError)(message if name in _SHARED_ERRORS else f"{name}: {message}")
     return value
-
-
-def _picklable(err: BaseException) -> bool:
-    try:
-        pickle.loads(pickle.dumps(err))
-    except Exception:  # noqa: BLE001 (any failure: send a plain RuntimeError instead)
-        return False
-    return True
 
 
 def gather_to_main(obj: Any, device: torch.device) -> list[Any] | None:
