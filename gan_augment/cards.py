@@ -127,6 +127,7 @@ def render_card(name: str, config: dict[str, Any]) -> str:
         front.append("metrics:\n" + _yaml_list(sorted({m for m in evaluation.get("metric_names", [])})))
     front.append("---")
 
+    changes = _recipe_changes(spec, training.get("hparams", {}))
     lines = [
         "\n".join(front),
         "",
@@ -136,7 +137,7 @@ def render_card(name: str, config: dict[str, Any]) -> str:
             f"**{spec.summary}** — `{spec.name}` from [gan_augment](https://github.com/gan-augment/gan_augment), "
             f"a {config['image_size']}x{config['image_size']} generator for data augmentation of skin-lesion "
             f"classifiers and segmenters. Paper: {spec.paper}."
-            + (" The summary is the paper's recipe; this checkpoint's differs (below)." if _recipe_changes(spec, training.get("hparams", {})) else "")
+            + (" The summary is the paper's recipe; this checkpoint's differs (below)." if changes else "")
         ),
         "",
         "Synthetic images are for training data augmentation and research only, never for diagnosis.",
@@ -144,7 +145,6 @@ def render_card(name: str, config: dict[str, Any]) -> str:
         _scope(spec),
         "",
     ]
-    changes = _recipe_changes(spec, training.get("hparams", {}))
     if changes:
         lines += [changes, ""]
     warnings = card_warnings(config)
