@@ -158,3 +158,39 @@ def test_the_expected_end_time_is_the_pace_or_the_max_minutes_limit_whichever_co
     assert _expected_end(10, 10, 600.0, None) in around(600)  # 10 steps took 10 min: 10 more take 10 min
     limited = _expected_end(10, 1000, 60.0, max_minutes=2.0)  # at this pace ~100 min, but stopped after 2
     assert limited.endswith(" (max-minutes)") and limited.split()[0] in around(60)
+
+
+@pytest.mark.parametrize(
+    ("model", "size", "options", "words"),
+    [
+        ("pix2pixhd", 64, {}, r"pix2pixHD's discriminator \(num_D=3, d_layers=3\) needs images of at least 93 px, got 64; .*num_D=2"),
+        ("pix2pix", 16, {}, r"pix2pix's PatchGAN \(d_layers=3\) needs images of at least 24 px, got 16"),
+        ("cyclegan", 16, {}, r"CycleGAN's discriminators \(d_layers=3\) needs images of at least 24 px, got 16"),
+    ],
+)
+def test_a_size_too_small_for_the_discriminator_is_refused_naming_the_fix(model, size, options, words):
+    with pytest.raises(ValueError, match=words):
+        make_recipe(model, size, options)
+
+
+@pytest.mark.parametrize(("n_layers", "num_scales"), [(1, 1), (2, 1), (3, 1), (2, 2), (3, 2), (3, 3)])
+def test_the_smallest_size_the_discriminator_accepts_runs_and_one_pixel_less_fails(n_layers, num_scales):
+    import torch
+
+    from gan_augment.models._blocks import MultiScaleDiscriminator
+
+    d = MultiScaleDiscriminator(3, 2, n_layers, "instance", num_scales)
+    side = MultiScaleDiscriminator.min_input_size(n_layers, num_scales)
+    assert all(out.shape[-1] >= 1 for out in d(torch.randn(1, 3, side, side)))
+    with pytest.raises((ValueError, RuntimeError)):
+        d(torch.randn(1, 3, side - 1, side - 1))
+
+
+def test_pix2pixhd_at_64_px_trains_with_two_scales(tmp_path):
+    from gan_augment.training import make_training_data
+
+    seed_everything(0)
+    recipe = make_recipe("pix2pixhd", 64, {"ngf": 4, "n_downsampling": 2, "n_blocks": 1, "ndf": 4, "num_D": 2})
+    view = make_training_data("pix2pixhd", bundled_sample(), 64)
+    cfg = TrainConfig(out_dir=str(tmp_path), steps=1, batch_size=2, num_workers=0, log_every=1, sample_every=100, checkpoint_every=100)
+    assert fit(recipe, view, cfg).step == 1

@@ -76,6 +76,19 @@ class PatchDiscriminator(nn.Module):
             outputs.append(x)
         return outputs if features else x
 
+    @staticmethod
+    def min_input_size(n_layers: int) -> int:
+        """Smallest input side for which every layer still has an output (and every
+        normalised layer more than one pixel): ``n_layers + 1`` halvings, then two 4x4
+        convolutions of stride 1 that each take a pixel off."""
+        return 3 * 2**n_layers
+
+
+def require_input_size(discriminator: str, image_size: int, minimum: int, hint: str) -> None:
+    """A clear error instead of a normalisation error deep inside the first training step."""
+    if image_size < minimum:
+        raise ValueError(f"{discriminator} needs images of at least {minimum} px, got {image_size}; {hint}")
+
 
 class MultiScaleDiscriminator(nn.Module):
     """``num_scales`` PatchGANs, each on the input downsampled 2x more (Wang et al. 2018, Sec. 3.2)."""
@@ -86,6 +99,15 @@ class MultiScaleDiscriminator(nn.Module):
         super().__init__()
         self.scales = nn.ModuleList(PatchDiscriminator(in_channels, ndf, n_layers, norm) for _ in range(num_scales))
         self.downsample = nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)
+
+    @staticmethod
+    def min_input_size(n_layers: int, num_scales: int) -> int:
+        """Smallest input side whose coarsest scale (``num_scales - 1`` poolings, each to
+        ceil(side / 2)) still fits :meth:`PatchDiscriminator.min_input_size`."""
+        side = PatchDiscriminator.min_input_size(n_layers)
+        for _ in range(num_scales - 1):
+            side = 2 * side - 1
+        return side
 
     def forward(self, x: Tensor, features: bool = False) -> list:
         results = []

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from gan_augment.diffaugment import diff_augment
 from gan_augment.functional import from_model_range, seeded
 from gan_augment.losses import adversarial_loss
-from gan_augment.models._blocks import PatchDiscriminator, init_gan_weights, set_requires_grad
+from gan_augment.models._blocks import PatchDiscriminator, init_gan_weights, require_input_size, set_requires_grad
 from gan_augment.models.cyclegan import CycleGANGenerator, CycleGANHParams
 from gan_augment.recipe import Recipe
 
@@ -53,6 +53,10 @@ class CycleGANRecipe(Recipe):
     def __init__(self, generator: CycleGANGenerator, generator_config: dict[str, Any], hparams: CycleGANHParams, image_size: int):
         super().__init__(generator, generator_config, hparams, image_size)
         self.g_ba = CycleGANGenerator(**generator_config)
+        require_input_size(
+            f"CycleGAN's discriminators (d_layers={hparams.d_layers})", image_size,
+            PatchDiscriminator.min_input_size(hparams.d_layers), "use a larger --size or fewer layers (--set d_layers=2)",
+        )
         self.d_a = PatchDiscriminator(3, hparams.ndf, hparams.d_layers, "instance")
         self.d_b = PatchDiscriminator(3, hparams.ndf, hparams.d_layers, "instance")
         init_gan_weights(self.d_a)

@@ -13,7 +13,7 @@ from gan_augment.diffaugment import diff_augment
 from gan_augment.ema import EMA
 from gan_augment.functional import from_model_range, seeded
 from gan_augment.losses import adversarial_loss, mode_seeking_loss
-from gan_augment.models._blocks import PatchDiscriminator, init_gan_weights, set_requires_grad
+from gan_augment.models._blocks import PatchDiscriminator, init_gan_weights, require_input_size, set_requires_grad
 from gan_augment.models.pix2pix import Pix2PixHParams, UNetGenerator, mask_condition
 from gan_augment.models.projected import ProjectedDiscriminator
 from gan_augment.recipe import Recipe
@@ -44,6 +44,10 @@ class Pix2PixRecipe(Recipe):
             )
             trainable = self.discriminator.heads
         else:
+            require_input_size(
+                f"pix2pix's PatchGAN (d_layers={hp.d_layers})", image_size,
+                PatchDiscriminator.min_input_size(hp.d_layers), "use a larger --size or fewer layers (--set d_layers=2)",
+            )
             in_ch = generator_config.get("in_channels", 1) + generator_config.get("out_channels", 3)
             self.discriminator = PatchDiscriminator(in_ch, hp.ndf, hp.d_layers, hp.d_norm)
             init_gan_weights(self.discriminator)

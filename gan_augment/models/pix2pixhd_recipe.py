@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from gan_augment.diffaugment import diff_augment
 from gan_augment.functional import from_model_range, seeded
 from gan_augment.losses import feature_matching_loss, multiscale_adversarial_loss
-from gan_augment.models._blocks import MultiScaleDiscriminator, init_gan_weights, set_requires_grad
+from gan_augment.models._blocks import MultiScaleDiscriminator, init_gan_weights, require_input_size, set_requires_grad
 from gan_augment.models.pix2pixhd import GlobalGenerator, Pix2PixHDHParams
 from gan_augment.models.pix2pixhd_maps import LABELS, NUM_CONDITION_CHANNELS, condition_maps
 from gan_augment.recipe import Recipe
@@ -25,6 +25,12 @@ class Pix2PixHDRecipe(Recipe):
         super().__init__(generator, generator_config, hparams, image_size)
         if image_size % generator.multiple:
             raise ValueError(f"pix2pixHD with n_downsampling={generator_config.get('n_downsampling')} needs an image size that is a multiple of {generator.multiple}, got {image_size}")
+        require_input_size(
+            f"pix2pixHD's discriminator (num_D={hparams.num_D}, d_layers={hparams.d_layers})",
+            image_size,
+            MultiScaleDiscriminator.min_input_size(hparams.d_layers, hparams.num_D),
+            "train at 128 px (the default) or use fewer scales, e.g. --set num_D=2",
+        )
         in_ch = generator_config.get("in_channels", NUM_CONDITION_CHANNELS) + generator_config.get("out_channels", 3)
         self.discriminator = MultiScaleDiscriminator(in_ch, hparams.ndf, hparams.d_layers, "instance", hparams.num_D)
         init_gan_weights(self.discriminator)
