@@ -133,10 +133,19 @@ def test_progan_growth_schedule():
     assert growth(525, 100, 3) == (3, 0.25)
     assert growth(10_000, 100, 3) == (3, 1.0)
     g = create("progan", latent_dim=8, image_size=16, fmap_base=16, fmap_max=8)
+    assert g.max_stage == 2  # 4, 8, 16 px: the last stage is the requested size, not twice it
     for stage, size in [(0, 4), (1, 8), (2, 16)]:
         g.stage.fill_(stage)
         g.alpha.fill_(0.5)
         assert g(torch.randn(2, 8)).shape[-1] == size
+
+
+@pytest.mark.parametrize("size", [4, 8, 32, 64, 128])
+def test_a_fully_grown_progan_outputs_the_requested_size(size):
+    g = create("progan", latent_dim=8, image_size=size, fmap_base=64, fmap_max=8)
+    assert g(torch.randn(2, 8)).shape[-2:] == (size, size)
+    with pytest.raises(ValueError, match=f"ProGAN at {size} px needs fmap_base >= {size // 4}"):
+        create("progan", latent_dim=8, image_size=size, fmap_base=size // 4 - 1, fmap_max=8)
 
 
 @pytest.mark.parametrize("name", ["pix2pixhd", "residual_unet", "cyclegan"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from conftest import tiny_run
@@ -62,6 +64,21 @@ def test_progan_exports_its_moving_average_and_resumes_it_exactly(tmp_path):
 
     exported = load_file(tmp_path / "straight" / "pretrained" / "model.safetensors")
     assert exported and all(torch.equal(exported[k], ema[k]) for k in exported)
+
+
+def test_progan_logistic_r1_recipe_resumes_exactly_and_applies_r1_lazily(tmp_path):
+    """The CPU recipe: non-saturating loss, R1 every ``r1_every`` steps (none in between)."""
+    options = {"loss": "logistic-r1", "r1_every": 2}
+    tiny_run("progan", tmp_path / "straight", steps=4, overrides=options)
+    tiny_run("progan", tmp_path / "split", steps=4, max_session_steps=2, overrides=options)
+    tiny_run("progan", tmp_path / "split", steps=4, resume=True, overrides=options)
+    a = load_checkpoint(tmp_path / "straight" / CHECKPOINT_NAME)["recipe"]
+    b = load_checkpoint(tmp_path / "split" / CHECKPOINT_NAME)["recipe"]
+    assert_same_networks(a, b)
+    r1 = [row["R1"] for row in map(json.loads, (tmp_path / "straight" / "log.jsonl").read_text().splitlines()) if "R1" in row]
+    assert len(r1) == 4 and sum(v == 0 for v in r1) == 2 and sum(v > 0 for v in r1) == 2, r1
+    with pytest.raises(ValueError, match="progan loss must be"):
+        make_recipe("progan", 16, {**get_spec("progan").tiny_generator_config, "loss": "hinge"})
 
 
 def test_pix2pix_mode_seeking_needs_a_noise_input():

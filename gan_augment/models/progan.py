@@ -74,7 +74,16 @@ def minibatch_stddev(x: Tensor, group: int = 4) -> Tensor:
 def _stages(image_size: int) -> int:
     if image_size < 4 or image_size & (image_size - 1):
         raise ValueError(f"ProGAN needs a power-of-two image size >= 4, got {image_size}")
-    return image_size.bit_length() - 2  # 4x4 is stage 0
+    return image_size.bit_length() - 3  # 4x4 is stage 0, 8x8 stage 1, ...
+
+
+def _widths(image_size: int, fmap_base: int, fmap_max: int) -> list[int]:
+    """Channels per stage (4x4 first): ``fmap_base / 2**stage``, at most ``fmap_max``."""
+    stages = _stages(image_size)
+    nf = [min(fmap_base // 2**s, fmap_max) for s in range(stages + 1)]
+    if min(nf) < 1:
+        raise ValueError(f"ProGAN at {image_size} px needs fmap_base >= {2**stages} (one channel at the last stage), got {fmap_base}")
+    return nf
 
 
 def image_size_config(size: int) -> dict[str, int]:
@@ -97,7 +106,7 @@ class ProGANGenerator(nn.Module):
     ) -> None:
         super().__init__()
         self.latent_dim, self.num_classes, self.max_stage = latent_dim, num_classes, _stages(image_size)
-        nf = [min(fmap_base // 2**s, fmap_max) for s in range(self.max_stage + 1)]
+        nf = _widths(image_size, fmap_base, fmap_max)
         nc = num_classes
         self.dense = EqualizedLinear(latent_dim + nc, nf[0] * 16, gain=math.sqrt(2) / 4)
         self.conv0 = EqualizedConv2d(nf[0] + nc, nf[0], 3, 1)
@@ -143,7 +152,7 @@ class ProGANDiscriminator(nn.Module):
     def __init__(self, image_size: int = 128, fmap_base: int = 4096, fmap_max: int = 256, num_classes: int = 0, channels: int = 3):
         super().__init__()
         self.num_classes, self.max_stage = num_classes, _stages(image_size)
-        nf = [min(fmap_base // 2**s, fmap_max) for s in range(self.max_stage + 1)]
+        nf = _widths(image_size, fmap_base, fmap_max)
         nc = num_classes
         self.from_rgb = nn.ModuleList(EqualizedConv2d(channels + nc, nf[s], 1) for s in range(self.max_stage + 1))
         self.blocks = nn.ModuleList(
@@ -183,7 +192,11 @@ class ProGANHParams:
     """Karras et al. defaults: Adam lr 1e-3, betas (0, 0.99); WGAN-GP lambda 10, drift 1e-3.
     ``phase_images``: real images shown per fade-in phase and per stabilisation phase.
     ``ema_half_life_images``: half-life of the generator's moving average that is exported
-    and sampled (0: export the last iterate)."""
+    and sampled (0: export the last iterate).
+    ``loss``: ``"wgan-gp"`` (the paper's) or ``"logistic-r1"``, the non-saturating logistic
+    loss with a lazy R1 penalty on real images (Karras et al. 2020, StyleGAN2 Sec. 3.1:
+    ``r1_gamma``, every ``r1_every`` D steps, weighted by ``r1_every``): no third D pass and
+    double backward on most steps, which is what makes WGAN-GP slow on a CPU."""
 
     phase_images: int = 300_000
     lr: float = 1e-3
@@ -193,6 +206,9 @@ class ProGANHParams:
     drift: float = 1e-3
     diffaugment: str = ""
     ema_half_life_images: float = 10_000.0
+    loss: str = "wgan-gp"
+    r1_gamma: float = 1.0
+    r1_every: int = 16
 
 
 SPEC = register(

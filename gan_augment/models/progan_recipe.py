@@ -11,6 +11,7 @@ from torch import Tensor, nn
 
 from gan_augment.diffaugment import diff_augment
 from gan_augment.ema import EMA
+from gan_augment.models._blocks import set_requires_grad
 from gan_augment.models.progan import ProGANDiscriminator, ProGANGenerator, ProGANHParams
 from gan_augment.recipe import NoiseRecipe
 
@@ -33,6 +34,10 @@ class ProGANRecipe(NoiseRecipe):
     def __init__(self, generator: ProGANGenerator, generator_config: dict[str, Any], hparams: ProGANHParams, image_size: int):
         super().__init__(generator, generator_config, hparams, image_size)
         cfg = {k: generator_config[k] for k in ("image_size", "fmap_base", "fmap_max", "num_classes", "channels") if k in generator_config}
+        if hparams.loss not in ("wgan-gp", "logistic-r1"):
+            raise ValueError(f"progan loss must be 'wgan-gp' or 'logistic-r1', got {hparams.loss!r}")
+        if int(hparams.r1_every) < 1:
+            raise ValueError(f"r1_every must be >= 1, got {hparams.r1_every}")
         self.discriminator = ProGANDiscriminator(**cfg)
         betas = (hparams.beta1, hparams.beta2)
         self.opt_g = torch.optim.Adam(generator.parameters(), lr=hparams.lr, betas=betas, eps=1e-8)
@@ -83,6 +88,13 @@ class ProGANRecipe(NoiseRecipe):
         (grad,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True)
         return (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
 
+    def _r1_penalty(self, real: Tensor, labels: Tensor | None, stage: int, alpha: float) -> Tensor:
+        """Squared gradient norm of D at real images (Mescheder et al. 2018, R1)."""
+        real = real.detach().requires_grad_(True)
+        scores = self.discriminator(real, labels, stage, alpha)
+        (grad,) = torch.autograd.grad(scores.sum(), real, create_graph=True)
+        return grad.flatten(1).pow(2).sum(dim=1).mean()
+
     def train_step(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         hp = self.hparams
         n = batch["image"].shape[0]
@@ -90,31 +102,43 @@ class ProGANRecipe(NoiseRecipe):
         real = self._real_at(batch["image"], stage, alpha)
         labels = batch["label"] if self.generator.num_classes else None
         z = torch.randn(n, self.generator.latent_dim, device=real.device)
+        logistic = hp.loss == "logistic-r1"
 
         aug = (lambda x: diff_augment(x, hp.diffaugment)) if hp.diffaugment else (lambda x: x)
+        set_requires_grad(self.discriminator, True)
         self.opt_d.zero_grad(set_to_none=True)
         with self.autocast():
             fake = self.generator(z, labels)
             real_in, fake_in = aug(real), aug(fake.detach())
             d_real = self.discriminator(real_in, labels, stage, alpha).float()
             d_fake = self.discriminator(fake_in, labels, stage, alpha).float()
-        gp = self._gradient_penalty(real_in.float(), fake_in.float(), labels, stage, alpha)  # in fp32
-        loss_d = d_fake.mean() - d_real.mean() + hp.gp_weight * gp + hp.drift * d_real.pow(2).mean()
+        if logistic:
+            loss_d = F.softplus(d_fake).mean() + F.softplus(-d_real).mean()
+            penalty = torch.zeros((), device=real.device)
+            if self._step % int(hp.r1_every) == 0:  # lazy regularisation, weighted to keep its average strength
+                penalty = self._r1_penalty(real_in.float(), labels, stage, alpha)
+                loss_d = loss_d + 0.5 * hp.r1_gamma * int(hp.r1_every) * penalty
+        else:
+            penalty = self._gradient_penalty(real_in.float(), fake_in.float(), labels, stage, alpha)  # in fp32
+            loss_d = d_fake.mean() - d_real.mean() + hp.gp_weight * penalty + hp.drift * d_real.pow(2).mean()
         loss_d.backward()
         self.opt_d.step()
 
+        set_requires_grad(self.discriminator, False)  # no gradients for D's weights in G's step
         self.opt_g.zero_grad(set_to_none=True)
         with self.autocast():
-            loss_g = -self.discriminator(aug(fake), labels, stage, alpha).float().mean()
+            d_out = self.discriminator(aug(fake), labels, stage, alpha).float()
+            loss_g = F.softplus(-d_out).mean() if logistic else -d_out.mean()
         loss_g.backward()
         self.opt_g.step()
+        set_requires_grad(self.discriminator, True)
         if self.ema is not None:
-            self.images_seen += n
-            self.ema.update(self.generator, n, self.images_seen)
+            self.images_seen += self.global_batch(n)
+            self.ema.update(self.generator, self.global_batch(n), self.images_seen)
         return {
             "D": loss_d.detach(),
             "G": loss_g.detach(),
-            "GP": gp.detach(),
+            "R1" if logistic else "GP": penalty.detach(),
             "stage": torch.tensor(float(stage)),
             "alpha": torch.tensor(alpha),
         }
