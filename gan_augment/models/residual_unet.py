@@ -9,9 +9,10 @@ untouched. ``direction="add"`` maps (skin patch, lesion mask) to a lesion image;
 ``direction="remove"`` maps (lesion image, its mask) to skin. Training data: lesion-free
 skin patches and lesion crops of the same data set (``gan_augment.domains``).
 
-Option beyond the paper (its architecture stays the default): ``upsample="resize"`` (nearest
-2x upsampling + 3x3 convolution instead of transposed convolutions, no checkerboard
-artefacts; Odena et al., Distill 2016).
+Options beyond the paper (its recipe stays the default): ``upsample="resize"`` (nearest 2x
+upsampling + 3x3 convolution instead of transposed convolutions, no checkerboard artefacts;
+Odena et al., Distill 2016) and, in :class:`ResidualUNetHParams`, the realism recipe: the
+projected discriminator (Sauer et al. 2021), a generator EMA and DiffAugment (Zhao et al. 2020).
 """
 
 from __future__ import annotations
@@ -66,6 +67,14 @@ def image_and_mask(masks: Tensor | None, images: Tensor | None) -> Tensor:
 
 @dataclass
 class ResidualUNetHParams:
+    """The paper's recipe: PatchGAN on image + mask, relevancy loss x 10; LSGAN loss; Adam
+    lr 2e-4, decaying linearly over the second half of the run.
+
+    ``discriminator="projected"`` trains against the projected discriminator instead (Sauer
+    et al. 2021; frozen EfficientNet-``backbone`` features, random projections, per-scale
+    heads conditioned on the mask; use ``gan_mode=hinge``, ``beta1=0``, ``beta2=0.99``);
+    ``ema_half_life_images > 0`` keeps an EMA generator (exported as ``G``)."""
+
     direction: str = "add"
     ndf: int = 64
     d_layers: int = 3
@@ -76,6 +85,12 @@ class ResidualUNetHParams:
     beta2: float = 0.999
     lr_decay_start: float = 0.5
     diffaugment: str = ""
+    discriminator: str = "patch"
+    backbone: int = 1
+    feature_input_size: int = 128
+    d_width: int = 64
+    projection_seed: int = 0
+    ema_half_life_images: float = 0.0
 
 
 SPEC = register(
