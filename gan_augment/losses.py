@@ -31,6 +31,12 @@ def adversarial_loss(prediction: Tensor, target_is_real: bool, mode: str, *, for
     raise ValueError(f"gan_mode must be one of {GAN_MODES}, got {mode!r}")
 
 
+def summed_adversarial_loss(predictions: Sequence[Tensor], target_is_real: bool, mode: str, *, for_discriminator: bool) -> Tensor:
+    """Adversarial loss summed over logit maps, e.g. the per-scale heads of the projected
+    discriminator; a single map gives its own loss."""
+    return torch.stack([adversarial_loss(p, target_is_real, mode, for_discriminator=for_discriminator) for p in predictions]).sum()
+
+
 def multiscale_adversarial_loss(
     predictions: Sequence, target_is_real: bool, mode: str, *, for_discriminator: bool
 ) -> Tensor:

@@ -23,15 +23,16 @@ needs_ham10000 = pytest.mark.skipif(not HAM10000_ROOT.is_dir(), reason="../share
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
 
-def tiny_synthesizer(architecture: str = "pix2pix", seed: int = 0):
-    """A randomly initialised tiny generator of ``architecture`` wrapped as a Synthesizer."""
+def tiny_synthesizer(architecture: str = "pix2pix", seed: int = 0, overrides=None):
+    """A randomly initialised tiny generator of ``architecture`` (its tiny config with
+    ``overrides``) wrapped as a Synthesizer."""
     from gan_augment.models import get_spec
     from gan_augment.synthesizer import Synthesizer
     from gan_augment.training import make_recipe
 
     spec = get_spec(architecture)
     torch.manual_seed(seed)
-    recipe = make_recipe(architecture, spec.tiny_image_size, {**spec.tiny_generator_config, **spec.tiny_hparams})
+    recipe = make_recipe(architecture, spec.tiny_image_size, {**spec.tiny_generator_config, **spec.tiny_hparams, **(overrides or {})})
     return Synthesizer.from_network(recipe.generator, architecture, recipe.generator_config, spec.tiny_image_size)
 
 

@@ -167,6 +167,20 @@ def test_residual_unet_output_is_input_plus_change():
     assert torch.allclose(g(x), x[:, :3])  # no change predicted -> the input image
 
 
+def test_residual_unet_upsampling_option():
+    """``transpose`` (the default) is the paper's network with its checkpoint keys;
+    ``resize`` has no transposed convolution; anything else is refused by name."""
+    paper = create("residual_unet", ngf=4, n_blocks=1)
+    assert {"up1.0.weight", "up1.0.bias", "up2.0.weight", "up2.0.bias"} <= set(paper.state_dict())
+    assert isinstance(paper.up1[0], torch.nn.ConvTranspose2d) and isinstance(paper.up2[0], torch.nn.ConvTranspose2d)
+    resize = create("residual_unet", ngf=4, n_blocks=1, upsample="resize")
+    assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in resize.modules())
+    x = torch.rand(2, 4, 32, 32) * 2 - 1
+    assert resize(x).shape == paper(x).shape == (2, 3, 32, 32)
+    with pytest.raises(ValueError, match=r"upsample must be one of \('transpose', 'resize'\), got 'bilinear'"):
+        create("residual_unet", ngf=4, n_blocks=1, upsample="bilinear")
+
+
 def test_semantic_map_is_one_hot_with_outside_lesion_and_attributes():
     image = np.full((40, 40, 3), 180, np.uint8)
     image[:4], image[:, :3] = 5, 5  # dark vignette touching the border
@@ -242,8 +256,9 @@ def test_diffaugment_is_differentiable_and_rejects_unknown_policies():
         diff_augment(x, "color,blur")
 
 
-def test_residual_unet_keeps_every_pixel_outside_the_mask_bit_exact():
-    synth = tiny_synthesizer("residual_unet")
+@pytest.mark.parametrize("upsample", ["transpose", "resize"])
+def test_residual_unet_keeps_every_pixel_outside_the_mask_bit_exact(upsample):
+    synth = tiny_synthesizer("residual_unet", overrides={"upsample": upsample})
     images = torch.rand(2, 3, 50, 70)
     masks = torch.zeros(2, 1, 50, 70)
     masks[:, :, 10:30, 20:45] = 1

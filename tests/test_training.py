@@ -21,6 +21,12 @@ PROJECTED_PIX2PIX = {
     "lambda_l1": 0.0, "lambda_ms": 1.0, "ema_half_life_images": 100.0, "diffaugment": "color,translation",
 }
 
+# residual_unet with the realism recipe: resize-convolutions, the projected discriminator, hinge loss, EMA
+PROJECTED_RESIDUAL_UNET = {
+    "upsample": "resize", "discriminator": "projected", "feature_input_size": 32, "d_width": 8, "gan_mode": "hinge",
+    "beta1": 0, "beta2": 0.99, "ema_half_life_images": 100.0, "diffaugment": "color,translation,cutout",
+}
+
 
 def assert_same_networks(a, b):
     """Every tensor of every network of two saved recipe states is equal."""
@@ -46,6 +52,44 @@ def test_pix2pix_projected_recipe_resumes_exactly_and_exports_the_ema(tmp_path):
     masks[:, :, 8:24, 8:24] = 1
     one, again, other = (synth.translate(masks=masks, seed=s) for s in (1, 1, 2))
     assert torch.equal(one, again) and not torch.equal(one, other)
+
+
+def test_residual_unet_projected_recipe_resumes_exactly_and_exports_the_ema(tmp_path):
+    tiny_run("residual_unet", tmp_path / "straight", steps=4, overrides=PROJECTED_RESIDUAL_UNET)
+    tiny_run("residual_unet", tmp_path / "split", steps=4, max_session_steps=2, overrides=PROJECTED_RESIDUAL_UNET)
+    _, second = tiny_run("residual_unet", tmp_path / "split", steps=4, resume=True, overrides=PROJECTED_RESIDUAL_UNET)
+    assert second.finished and {"G_gan", "relevancy"} <= set(second.last_losses)
+    a = load_checkpoint(tmp_path / "straight" / CHECKPOINT_NAME)["recipe"]
+    b = load_checkpoint(tmp_path / "split" / CHECKPOINT_NAME)["recipe"]
+    assert set(a["networks"]) == {"G", "G_train", "D"} and a["images_seen"] == b["images_seen"] == 8
+    assert_same_networks(a, b)
+    assert any(k.startswith("heads.") for k in a["networks"]["D"]), "not the projected discriminator"
+    assert not any("features" in k for k in a["networks"]["D"]), "the frozen backbone must not be saved"
+    ema, last = a["networks"]["G"], a["networks"]["G_train"]
+    assert any(not torch.equal(ema[k], last[k]) for k in ema), "EMA equals the last iterate"
+    from safetensors.torch import load_file
+
+    exported = load_file(tmp_path / "straight" / "pretrained" / "model.safetensors")
+    assert exported.keys() == ema.keys() and all(torch.equal(exported[k], ema[k]) for k in exported)
+    from gan_augment.synthesizer import from_pretrained
+
+    synth = from_pretrained(tmp_path / "straight" / "pretrained", device="cpu")
+    assert synth.generator_config["upsample"] == "resize"
+    images, masks = torch.rand(2, 3, 32, 32), torch.zeros(2, 1, 32, 32)
+    masks[:, :, 8:24, 8:24] = 1
+    one, again = (synth.translate(images=images, masks=masks, seed=s) for s in (1, 2))
+    assert torch.equal(one, again)  # one output per input: the translator is deterministic
+
+
+def test_residual_unet_refuses_unknown_options():
+    spec = get_spec("residual_unet")
+    tiny = {**spec.tiny_generator_config, **spec.tiny_hparams}
+    with pytest.raises(ValueError, match=r"discriminator must be one of \('patch', 'projected'\), got 'stylegan'"):
+        make_recipe("residual_unet", 32, {**tiny, "discriminator": "stylegan"})
+    with pytest.raises(ValueError, match=r"upsample must be one of \('transpose', 'resize'\), got 'bilinear'"):
+        make_recipe("residual_unet", 32, {**tiny, "upsample": "bilinear"})
+    with pytest.raises(ValueError, match="direction must be 'add' or 'remove'"):
+        make_recipe("residual_unet", 32, {**tiny, "direction": "both"})
 
 
 def test_progan_exports_its_moving_average_and_resumes_it_exactly(tmp_path):

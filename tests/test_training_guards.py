@@ -166,6 +166,7 @@ def test_the_expected_end_time_is_the_pace_or_the_max_minutes_limit_whichever_co
         ("pix2pixhd", 64, {}, r"pix2pixHD's discriminator \(num_D=3, d_layers=3\) needs images of at least 93 px, got 64; .*num_D=2"),
         ("pix2pix", 16, {}, r"pix2pix's PatchGAN \(d_layers=3\) needs images of at least 24 px, got 16"),
         ("cyclegan", 16, {}, r"CycleGAN's discriminators \(d_layers=3\) needs images of at least 24 px, got 16"),
+        ("residual_unet", 16, {}, r"residual_unet's PatchGAN \(d_layers=3\) needs images of at least 24 px, got 16"),
     ],
 )
 def test_a_size_too_small_for_the_discriminator_is_refused_naming_the_fix(model, size, options, words):

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 NORMS = ("batch", "instance", "none")
+UPSAMPLING = ("transpose", "resize")
 
 
 def norm_layer(kind: str) -> Callable[[int], nn.Module]:
@@ -22,6 +23,23 @@ def norm_layer(kind: str) -> Callable[[int], nn.Module]:
     if kind == "none":
         return lambda c: nn.Identity()
     raise ValueError(f"norm must be one of {NORMS}, got {kind!r}")
+
+
+def check_upsample(kind: str) -> None:
+    if kind not in UPSAMPLING:
+        raise ValueError(f"upsample must be one of {UPSAMPLING}, got {kind!r}")
+
+
+def upsample_x2(in_channels: int, out_channels: int, kind: str, *, kernel_size: int = 4, bias: bool = True) -> list[nn.Module]:
+    """Layers that double the height and width: ``"transpose"``, a stride-2 transposed
+    convolution of ``kernel_size`` (4: pix2pix; 3 with output padding 1: Johnson et al.),
+    or ``"resize"``, nearest 2x upsampling + 3x3 convolution, which avoids checkerboard
+    artefacts (Odena et al., "Deconvolution and Checkerboard Artifacts", Distill 2016)."""
+    check_upsample(kind)
+    if kind == "transpose":
+        padding = (kernel_size - 1) // 2
+        return [nn.ConvTranspose2d(in_channels, out_channels, kernel_size, 2, padding, output_padding=2 * padding + 2 - kernel_size, bias=bias)]
+    return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(in_channels, out_channels, 3, 1, 1, bias=bias)]
 
 
 def init_gan_weights(module: nn.Module, std: float = 0.02) -> None:

@@ -20,7 +20,7 @@ from gan_augment.lesion_box import DEFAULT_MARGIN, crop_resize, lesion_box
 from gan_augment.losses import mode_seeking_loss
 from gan_augment.models._blocks import set_requires_grad
 from gan_augment.models.inpaint import InpaintHParams, LesionInpaintGenerator
-from gan_augment.models.projected import ProjectedDiscriminator
+from gan_augment.models.realism_recipe import projected_discriminator
 from gan_augment.recipe import Recipe
 
 
@@ -105,13 +105,7 @@ class InpaintRecipe(Recipe):
     def __init__(self, generator: LesionInpaintGenerator, generator_config: dict[str, Any], hparams: InpaintHParams, image_size: int):
         super().__init__(generator, generator_config, hparams, image_size)
         hp = hparams
-        self.discriminator = ProjectedDiscriminator(
-            condition_channels=1,
-            backbone=hp.backbone,
-            feature_input_size=hp.feature_input_size,
-            d_width=hp.d_width,
-            projection_seed=hp.projection_seed,
-        )
+        self.discriminator = projected_discriminator(hp, condition_channels=1)
         self.ema = EMA(generator, hp.ema_half_life_images)
         self.images_seen = 0
         betas = (hp.beta1, hp.beta2)

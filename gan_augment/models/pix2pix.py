@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from gan_augment.models._blocks import init_gan_weights, norm_layer
+from gan_augment.models._blocks import check_upsample, init_gan_weights, norm_layer, upsample_x2
 from gan_augment.registry import ModelSpec, register
 
 
@@ -53,13 +53,10 @@ class UNetGenerator(nn.Module):
         super().__init__()
         if num_downs < 2:
             raise ValueError(f"num_downs must be >= 2, got {num_downs}")
-        if upsample not in ("transpose", "resize"):
-            raise ValueError(f"upsample must be 'transpose' or 'resize', got {upsample!r}")
+        check_upsample(upsample)
 
         def up(cin: int, cout: int, with_bias: bool) -> list[nn.Module]:
-            if upsample == "transpose":
-                return [nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=with_bias)]
-            return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(cin, cout, 3, 1, 1, bias=with_bias)]
+            return upsample_x2(cin, cout, upsample, kernel_size=4, bias=with_bias)
 
         make_norm = norm_layer(norm)
         bias = norm != "batch"

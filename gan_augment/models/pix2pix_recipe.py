@@ -9,19 +9,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gan_augment.diffaugment import diff_augment
-from gan_augment.ema import EMA
 from gan_augment.functional import from_model_range, seeded
-from gan_augment.losses import adversarial_loss, mode_seeking_loss
-from gan_augment.models._blocks import PatchDiscriminator, init_gan_weights, require_input_size, set_requires_grad
+from gan_augment.losses import mode_seeking_loss, summed_adversarial_loss
+from gan_augment.models._blocks import set_requires_grad
 from gan_augment.models.pix2pix import Pix2PixHParams, UNetGenerator, mask_condition
-from gan_augment.models.projected import ProjectedDiscriminator
-from gan_augment.recipe import Recipe
-
-DISCRIMINATORS = ("patch", "projected")
+from gan_augment.models.realism_recipe import EMARecipe, conditional_discriminator, discriminate
 
 
-class Pix2PixRecipe(Recipe):
+class Pix2PixRecipe(EMARecipe):
     """Conditional GAN on (mask, image) pairs: D sees the mask with the image (the
     PatchGAN concatenated, the projected discriminator at each feature scale)."""
 
@@ -30,65 +25,28 @@ class Pix2PixRecipe(Recipe):
     def __init__(self, generator: UNetGenerator, generator_config: dict[str, Any], hparams: Pix2PixHParams, image_size: int):
         super().__init__(generator, generator_config, hparams, image_size)
         hp = hparams
-        if hp.discriminator not in DISCRIMINATORS:
-            raise ValueError(f"discriminator must be one of {DISCRIMINATORS}, got {hp.discriminator!r}")
         if hp.lambda_ms > 0 and not getattr(generator, "style_dim", 0):
             raise ValueError("lambda_ms needs a generator with a noise input: set style_dim (e.g. --set style_dim=64)")
-        if hp.discriminator == "projected":
-            self.discriminator: nn.Module = ProjectedDiscriminator(
-                condition_channels=generator_config.get("in_channels", 1),
-                backbone=hp.backbone,
-                feature_input_size=hp.feature_input_size,
-                d_width=hp.d_width,
-                projection_seed=hp.projection_seed,
-            )
-            trainable = self.discriminator.heads
-        else:
-            require_input_size(
-                f"pix2pix's PatchGAN (d_layers={hp.d_layers})", image_size,
-                PatchDiscriminator.min_input_size(hp.d_layers), "use a larger --size or fewer layers (--set d_layers=2)",
-            )
-            in_ch = generator_config.get("in_channels", 1) + generator_config.get("out_channels", 3)
-            self.discriminator = PatchDiscriminator(in_ch, hp.ndf, hp.d_layers, hp.d_norm)
-            init_gan_weights(self.discriminator)
-            trainable = self.discriminator
-        self._trainable_d = trainable
-        self.ema = None
-        if hp.ema_half_life_images > 0:
-            self.ema = EMA(generator, hp.ema_half_life_images)
-        self.images_seen = 0
+        self.discriminator, self._trainable_d = conditional_discriminator(
+            hp, generator_config.get("out_channels", 3), generator_config.get("in_channels", 1), hp.d_norm, image_size, "pix2pix"
+        )
+        self.init_ema(hp.ema_half_life_images)
         betas, lr = (float(hp.beta1), float(hp.beta2)), float(hp.lr)  # `--set beta1=0` arrives as an int
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=lr, betas=betas)
         self.opt_d = torch.optim.Adam([p for p in self.discriminator.parameters() if p.requires_grad], lr=lr, betas=betas)
 
     def networks(self) -> dict[str, nn.Module]:
-        if self.ema is not None:
-            return {"G": self.ema.module, "G_train": self.generator, "D": self.discriminator}
-        return {"G": self.generator, "D": self.discriminator}
+        return {**self.generator_networks(), "D": self.discriminator}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"G": self.opt_g, "D": self.opt_d}
 
-    def state_dict(self) -> dict[str, Any]:
-        state = super().state_dict()
-        return {**state, "images_seen": self.images_seen} if self.ema is not None else state
-
-    def load_state_dict(self, state: Any) -> None:
-        super().load_state_dict(state)
-        self.images_seen = int(state.get("images_seen", 0))
-
     def _d(self, condition: Tensor, image: Tensor) -> list[Tensor]:
         """Discriminator logits (one map per scale) for ``image`` given the mask ``condition``."""
-        pair = torch.cat([condition, image], dim=1)
-        if self.hparams.diffaugment:  # same geometry for mask and image; colour on the image only
-            pair = diff_augment(pair, self.hparams.diffaugment, color_channels=slice(condition.shape[1], None))
-        if self.hparams.discriminator == "projected":
-            c = condition.shape[1]
-            return self.discriminator(pair[:, c:], (pair[:, :c] + 1) / 2)
-        return [self.discriminator(pair)]
+        return discriminate(self.discriminator, self.hparams, image, condition, condition_first=True)
 
     def _adv(self, logits: list[Tensor], real: bool, for_d: bool) -> Tensor:
-        return torch.stack([adversarial_loss(x, real, self.hparams.gan_mode, for_discriminator=for_d) for x in logits]).sum()
+        return summed_adversarial_loss(logits, real, self.hparams.gan_mode, for_discriminator=for_d)
 
     def train_step(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         hp, g = self.hparams, self.generator
@@ -131,13 +89,11 @@ class Pix2PixRecipe(Recipe):
             losses["G_ms"] = loss_ms.detach()
         total.backward()
         self.opt_g.step()
-        if self.ema is not None:
-            self.images_seen += self.global_batch(n)
-            self.ema.update(g, self.global_batch(n), self.images_seen)
+        self.update_ema(n)
         return losses
 
     def preview(self, batch: dict[str, Tensor]) -> list[Tensor]:
-        g = self.ema.module if self.ema is not None else self.generator
+        g = self.exported_generator
         columns = [batch["mask"], from_model_range(batch["image"])]
         for s in range(3 if g.style_dim else 1):
             with seeded(s, self.device):

@@ -8,6 +8,11 @@ MSE between input and output outside the mask, lambda 10) keeps the rest of the 
 untouched. ``direction="add"`` maps (skin patch, lesion mask) to a lesion image;
 ``direction="remove"`` maps (lesion image, its mask) to skin. Training data: lesion-free
 skin patches and lesion crops of the same data set (``gan_augment.domains``).
+
+Options beyond the paper (its recipe stays the default): ``upsample="resize"`` (nearest 2x
+upsampling + 3x3 convolution instead of transposed convolutions, no checkerboard artefacts;
+Odena et al., Distill 2016) and, in :class:`ResidualUNetHParams`, the realism recipe: the
+projected discriminator (Sauer et al. 2021), a generator EMA and DiffAugment (Zhao et al. 2020).
 """
 
 from __future__ import annotations
@@ -17,22 +22,29 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from gan_augment.models._blocks import ResnetBlock, init_gan_weights, norm_layer
+from gan_augment.models._blocks import ResnetBlock, check_upsample, init_gan_weights, norm_layer, upsample_x2
 from gan_augment.registry import ModelSpec, register
 
 
 class ResidualUNet(nn.Module):
-    """Input: image (3 channels, [-1, 1]) + mask (1 channel, {-1, 1}); output: image + change."""
+    """Input: image (3 channels, [-1, 1]) + mask (1 channel, {-1, 1}); output: image + change.
 
-    def __init__(self, in_channels: int = 4, out_channels: int = 3, ngf: int = 64, n_blocks: int = 4, norm: str = "instance") -> None:
+    ``upsample``: ``"transpose"`` (the paper's 3x3 stride-2 transposed convolutions) or
+    ``"resize"`` (nearest 2x upsampling + 3x3 convolution)."""
+
+    def __init__(
+        self, in_channels: int = 4, out_channels: int = 3, ngf: int = 64, n_blocks: int = 4, norm: str = "instance",
+        upsample: str = "transpose",
+    ) -> None:
         super().__init__()
+        check_upsample(upsample)
         make_norm = norm_layer(norm)
         self.stem = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(in_channels, ngf, 7), make_norm(ngf), nn.ReLU(True))
         self.down1 = nn.Sequential(nn.Conv2d(ngf, 2 * ngf, 3, 2, 1), make_norm(2 * ngf), nn.ReLU(True))
         self.down2 = nn.Sequential(nn.Conv2d(2 * ngf, 4 * ngf, 3, 2, 1), make_norm(4 * ngf), nn.ReLU(True))
         self.blocks = nn.Sequential(*[ResnetBlock(4 * ngf, norm) for _ in range(n_blocks)])
-        self.up1 = nn.Sequential(nn.ConvTranspose2d(4 * ngf, 2 * ngf, 3, 2, 1, output_padding=1), make_norm(2 * ngf), nn.ReLU(True))
-        self.up2 = nn.Sequential(nn.ConvTranspose2d(4 * ngf, ngf, 3, 2, 1, output_padding=1), make_norm(ngf), nn.ReLU(True))
+        self.up1 = nn.Sequential(*upsample_x2(4 * ngf, 2 * ngf, upsample, kernel_size=3), make_norm(2 * ngf), nn.ReLU(True))
+        self.up2 = nn.Sequential(*upsample_x2(4 * ngf, ngf, upsample, kernel_size=3), make_norm(ngf), nn.ReLU(True))
         self.head = nn.Sequential(nn.ReflectionPad2d(3), nn.Conv2d(2 * ngf, out_channels, 7), nn.Tanh())
         self.out_channels = out_channels
         init_gan_weights(self)
@@ -55,6 +67,14 @@ def image_and_mask(masks: Tensor | None, images: Tensor | None) -> Tensor:
 
 @dataclass
 class ResidualUNetHParams:
+    """The paper's recipe: PatchGAN on image + mask, relevancy loss x 10; LSGAN loss; Adam
+    lr 2e-4, decaying linearly over the second half of the run.
+
+    ``discriminator="projected"`` trains against the projected discriminator instead (Sauer
+    et al. 2021; frozen EfficientNet-``backbone`` features, random projections, per-scale
+    heads conditioned on the mask; use ``gan_mode=hinge``, ``beta1=0``, ``beta2=0.99``);
+    ``ema_half_life_images > 0`` keeps an EMA generator (exported as ``G``)."""
+
     direction: str = "add"
     ndf: int = 64
     d_layers: int = 3
@@ -65,6 +85,12 @@ class ResidualUNetHParams:
     beta2: float = 0.999
     lr_decay_start: float = 0.5
     diffaugment: str = ""
+    discriminator: str = "patch"
+    backbone: int = 1
+    feature_input_size: int = 128
+    d_width: int = 64
+    projection_seed: int = 0
+    ema_half_life_images: float = 0.0
 
 
 SPEC = register(

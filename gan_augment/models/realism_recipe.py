@@ -1,0 +1,120 @@
+"""Pieces of the realism recipe that several training steps share (training code only).
+
+The realism recipe: the projected discriminator (Sauer et al., "Projected GANs Converge
+Faster", NeurIPS 2021; :mod:`gan_augment.models.projected`) conditioned on the lesion mask,
+hinge loss, DiffAugment in front of D (Zhao et al. 2020) and an exponential moving average of
+the generator's weights (:mod:`gan_augment.ema`). ``pix2pix`` and ``residual_unet`` offer it as
+options next to their papers' PatchGAN (``discriminator="patch" | "projected"``,
+``ema_half_life_images``); ``inpaint`` trains with it only. Not a model's recipe itself: the
+``_recipe`` suffix marks it as training-only, so nothing on the inference path imports it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from gan_augment.diffaugment import diff_augment
+from gan_augment.ema import EMA
+from gan_augment.models._blocks import PatchDiscriminator, init_gan_weights, require_input_size
+from gan_augment.models.projected import ProjectedDiscriminator
+from gan_augment.recipe import Recipe
+
+DISCRIMINATORS = ("patch", "projected")
+
+
+def projected_discriminator(hparams: Any, condition_channels: int) -> ProjectedDiscriminator:
+    """The projected discriminator with the settings of ``hparams`` (``backbone``,
+    ``feature_input_size``, ``d_width``, ``projection_seed``)."""
+    return ProjectedDiscriminator(
+        condition_channels=condition_channels,
+        backbone=hparams.backbone,
+        feature_input_size=hparams.feature_input_size,
+        d_width=hparams.d_width,
+        projection_seed=hparams.projection_seed,
+    )
+
+
+def conditional_discriminator(
+    hparams: Any, image_channels: int, condition_channels: int, patch_norm: str, image_size: int, model: str
+) -> tuple[nn.Module, nn.Module]:
+    """``(discriminator, its trainable part)`` for ``hparams.discriminator``: ``"patch"``, the
+    PatchGAN on the image and condition channels concatenated (``ndf``, ``d_layers``,
+    ``patch_norm``); ``"projected"``, :func:`projected_discriminator` reading the condition at
+    each scale, of which only the per-scale heads train."""
+    if hparams.discriminator not in DISCRIMINATORS:
+        raise ValueError(f"discriminator must be one of {DISCRIMINATORS}, got {hparams.discriminator!r}")
+    if hparams.discriminator == "projected":
+        projected = projected_discriminator(hparams, condition_channels)
+        return projected, projected.heads
+    require_input_size(
+        f"{model}'s PatchGAN (d_layers={hparams.d_layers})", image_size,
+        PatchDiscriminator.min_input_size(hparams.d_layers), "use a larger --size or fewer layers (--set d_layers=2)",
+    )
+    patch = PatchDiscriminator(image_channels + condition_channels, hparams.ndf, hparams.d_layers, patch_norm)
+    init_gan_weights(patch)
+    return patch, patch
+
+
+def discriminate(
+    discriminator: nn.Module, hparams: Any, image: Tensor, condition: Tensor, *, condition_first: bool
+) -> list[Tensor]:
+    """Logit maps (one per scale) of :func:`conditional_discriminator`'s network for ``image``
+    given ``condition`` (in [-1, 1], e.g. the mask mapped to {-1, 1}). DiffAugment
+    (``hparams.diffaugment``) moves image and condition with the same geometry and jitters the
+    colour of the image only. The PatchGAN reads the channels concatenated, the condition
+    first or last (``condition_first``, the order its checkpoints were trained with); the
+    projected discriminator reads the condition in [0, 1]."""
+    c, k = condition.shape[1], image.shape[1]
+    pair = torch.cat([condition, image] if condition_first else [image, condition], dim=1)
+    if hparams.diffaugment:
+        colour = slice(c, None) if condition_first else slice(0, k)
+        pair = diff_augment(pair, hparams.diffaugment, color_channels=colour)
+    if hparams.discriminator == "projected":
+        image, condition = (pair[:, c:], pair[:, :c]) if condition_first else (pair[:, :k], pair[:, k:])
+        return discriminator(image, (condition + 1) / 2)
+    return [discriminator(pair)]
+
+
+class EMARecipe(Recipe):
+    """A recipe whose generator may keep an exponential moving average (:meth:`init_ema`).
+
+    With the average, :meth:`generator_networks` names it ``G`` (what ``gan-augment export``
+    and ``snapshot --ema-only`` take) and the trained generator ``G_train``; the images seen
+    so far (over all processes) go into the checkpoint for an exact resume."""
+
+    ema: EMA | None = None
+    images_seen: int = 0
+
+    def init_ema(self, half_life_images: float) -> None:
+        """An average of ``self.generator`` with that half-life in images; none for 0."""
+        self.ema = EMA(self.generator, half_life_images) if half_life_images > 0 else None
+        self.images_seen = 0
+
+    def generator_networks(self) -> dict[str, nn.Module]:
+        if self.ema is None:
+            return {"G": self.generator}
+        return {"G": self.ema.module, "G_train": self.generator}
+
+    @property
+    def exported_generator(self) -> nn.Module:
+        """The generator previews and exports show: the average where one is kept."""
+        return self.ema.module if self.ema is not None else self.generator
+
+    def update_ema(self, local_batch: int) -> None:
+        """After the generator's optimiser step on ``local_batch`` images of this process."""
+        if self.ema is None:
+            return
+        self.images_seen += self.global_batch(local_batch)
+        self.ema.update(self.generator, self.global_batch(local_batch), self.images_seen)
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        return {**state, "images_seen": self.images_seen} if self.ema is not None else state
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.images_seen = int(state.get("images_seen", 0))

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The residual U-Net translator (Furger et al. 2020: add a lesion inside a mask to lesion-free
+# skin, or remove one) trained on a 2-core CPU with the realism recipe: resize-convolutions,
+# projected discriminator on frozen EfficientNet-Lite1 features with the mask as condition,
+# hinge loss, generator EMA, DiffAugment; the paper's relevancy loss (x10) keeps the rest of
+# the image. Training state lives outside the repository in $RUN; a float16 EMA snapshot for
+# --warm-start on another machine goes to snapshots/.
+#
+#   DIRECTION=add scripts/publish_residual_unet_cpu.sh train     # (re)start or continue the run for MINUTES minutes
+#   DIRECTION=add scripts/publish_residual_unet_cpu.sh publish   # export, card, snapshot
+#
+# Data: the training splits only (ISIC 2017 training, HAM10000's 80 % training part); ISIC 2017
+# validation / test and HAM10000 test stay held out for evaluation.
+set -euo pipefail
+DIRECTION=${DIRECTION:-add}
+case "$DIRECTION" in add|remove) ;; *) echo "DIRECTION must be add or remove, got '$DIRECTION'" >&2; exit 2 ;; esac
+RUN=${RUN:-$HOME/gan-runs/runet-$DIRECTION-128}
+DEST=${DEST:-model_cards/residual-unet-$DIRECTION-128}
+MINUTES=${MINUTES:-60}
+EMA_HALF_LIFE=${EMA_HALF_LIFE:-10000}
+GA=${GA:-.venv/bin/gan-augment}
+case "${1:-}" in
+  train)
+    resume=(); [ -f "$RUN/checkpoint.safetensors" ] && resume=(--resume)
+    $GA train residual_unet --data ../shared/data/isic2017 --data ../shared/data/ham10000 --split training --size 128 \
+      --set direction="$DIRECTION" --set ngf=32 --set upsample=resize --set discriminator=projected \
+      --set gan_mode=hinge --set beta1=0 --set beta2=0.99 --set lr_decay_start=1 \
+      --set ema_half_life_images="$EMA_HALF_LIFE" --diffaugment color,translation,cutout \
+      --steps 100000 --batch-size 16 --workers 1 --sample-every 250 --checkpoint-every 250 \
+      --max-minutes "$MINUTES" --out "$RUN" "${resume[@]}"
+    ;;
+  publish)
+    $GA export "$RUN" --to "$DEST" --dtype float16 --hub-id "gan-augment/residual-unet-$DIRECTION-128" \
+      --license other --license-name training-data-terms
+    # evaluate: see gan-augment evaluate --help
+    mkdir -p snapshots
+    $GA snapshot "$RUN" --to "snapshots/runet-$DIRECTION-128.safetensors" --ema-only
+    ;;
+  *) echo "usage: DIRECTION=add|remove $0 train|publish" >&2; exit 2 ;;
+esac
