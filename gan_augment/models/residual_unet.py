@@ -12,7 +12,9 @@ skin patches and lesion crops of the same data set (``gan_augment.domains``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -67,6 +69,11 @@ class ResidualUNetHParams:
     diffaugment: str = ""
 
 
+def direction_of(hparams: Mapping[str, Any], network: str | None) -> str | None:
+    """The domain direction of a checkpoint: its ``direction`` hyper-parameter."""
+    return hparams.get("direction")
+
+
 SPEC = register(
     ModelSpec(
         name="residual_unet",
@@ -85,5 +92,6 @@ SPEC = register(
         needs_mask=True,
         training_data="gan_augment.domains:skin_and_lesion_domains",
         keeps_outside_mask=True,
+        domain_direction=direction_of,
     )
 )
