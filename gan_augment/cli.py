@@ -267,6 +267,29 @@ def _labels_for(synth: Any, heldout: Any) -> list[int]:
     return labels
 
 
+def _evaluation_domain(choice: str, synths: dict[str, Any]) -> str | None:
+    """``--domain``: ``add`` / ``remove`` (the translators' own domains) or ``None`` (whole
+    images). ``auto`` takes the direction the skin <-> lesion translators' checkpoints record
+    (``Synthesizer.direction``); models without one are measured on whole images."""
+    translators = {name: s.direction for name, s in synths.items() if s.spec.domain_direction is not None}
+    if choice == "auto":
+        unknown = sorted(name for name, d in translators.items() if d is None)
+        if unknown:
+            raise SystemExit(
+                f"{', '.join(unknown)} translate(s) between skin and lesion, but the checkpoint does not record which way: "
+                "pass --domain add or --domain remove"
+            )
+        found = sorted(set(translators.values()))
+        if len(found) > 1:
+            raise SystemExit(f"the models add and remove lesions ({translators}): evaluate each direction in its own run")
+        return found[0] if found else None
+    domain = None if choice == "off" else choice
+    wrong = sorted(name for name, d in translators.items() if domain and d and d != domain)
+    if wrong:
+        raise SystemExit(f"{', '.join(wrong)}: the checkpoint does not {domain} lesions, so --domain {domain} does not fit")
+    return domain
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     # lazy: each command imports what it needs, so `gan-augment --help` / `list` start fast
     import torch
@@ -299,19 +322,25 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     candidates = {}
     views = [v.strip() for v in args.views.split(",") if v.strip()]
+    synths = {}
     for model in models:
         name = Path(model).name or model
-        synth = from_pretrained(model, device=device)
+        synths[name if name not in synths else model] = from_pretrained(model, device=device)
+    domain = _evaluation_domain(args.domain, synths)
+    for name, synth in synths.items():
         if synth.task == "noise_to_image":
+            if domain:
+                raise SystemExit(f"{name} generates whole images from noise: it has no place in the {domain} protocol (--domain off)")
             if "crop" in views:
-                raise SystemExit(f"{model} generates whole images from noise, without masks: pass --views whole")
-            candidate = noise_candidate(synth, _labels_for(synth, heldout))
+                raise SystemExit(f"{name} generates whole images from noise, without masks: pass --views whole")
+            candidates[name] = noise_candidate(synth, _labels_for(synth, heldout))
         else:
-            candidate = synthesizer_candidate(synth)
-        candidates[name if name not in candidates else model] = candidate
+            candidates[name] = synthesizer_candidate(synth)
     if "identity" in baselines:
         candidates["identity"] = identity_candidate()
     pasting = [b for b in baselines if b.startswith("copy-paste")]
+    if pasting and domain == "remove":
+        raise SystemExit(f"{', '.join(pasting)} paste(s) a lesion in: no baseline for removing one (drop it, or --domain add)")
     if pasting:
         bank_data = args.bank_data or args.data
         bank_set = open_dataset(bank_data, args.bank_split)
@@ -336,6 +365,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     result = evaluate(
         candidates, heldout, size=args.size, max_items=args.max_items, seed=args.seed, views=views,
         extractor=FeatureExtractor(device), progress=not args.quiet, training=training, max_training=args.max_training,
+        domain=domain,
     )
     result["data"].update(path=str(args.data), split=split)
     if pasting:
@@ -470,11 +500,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="realism report: candidates vs held-out real images (KID, C2ST, diversity), unpaired",
         description="Unpaired realism report (gan_augment.realism): the held-out pairs are split into halves A "
         "and B; each candidate synthesises on A's masks (and images) and is compared with B's real images, "
-        "next to real A vs real B. A split is held-out only for models not trained on it.",
+        "next to real A vs real B. Skin <-> lesion translators (residual_unet, cyclegan) are measured in their "
+        "own domains (--domain): a lesion adder on A's lesion-free skin patches + lesion masks against B's lesion "
+        "crops, a remover on A's lesion crops against B's skin patches. A split is held-out only for models not "
+        "trained on it.",
     )
     ev.add_argument("models", nargs="+", metavar="MODEL", help="pretrained name or folder (gan-augment pretrained); 'none' for baselines only")
     ev.add_argument("--data", required=True, help="held-out data in an official layout (with lesion masks)")
-    ev.add_argument("--train-data", default=None, metavar="PATH", help="the models' training data: adds a memorization check (nearest training image per output)")
+    ev.add_argument("--train-data", default=None, metavar="PATH", help="the models' training data: adds a memorization check (nearest training image per output; "
+                    "with --domain, the training set's lesion crops (add) or skin patches (remove))")
     ev.add_argument("--train-split", default="training")
     ev.add_argument("--max-training", type=int, default=2000, help="random training images searched for the nearest one")
     ev.add_argument("--split", default=None, choices=["validation", "test", "training"],
@@ -486,7 +520,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--bank-data", default=None, help="where the copy-paste lesions come from (default: --data)")
     ev.add_argument("--bank-split", default="training")
     ev.add_argument("--bank-items", type=int, default=500, help="lesions in the copy-paste bank")
-    ev.add_argument("--views", default="whole,crop", help="whole, crop or both")
+    ev.add_argument("--views", default="whole,crop", help="whole, crop or both (--domain remove: whole only)")
+    ev.add_argument(
+        "--domain", default="auto", choices=["auto", "add", "remove", "off"],
+        help="add: candidates get lesion-free skin patches of A + lesion masks, compared with lesion crops of B; "
+        "remove: lesion crops of A, compared with skin patches of B; off: whole images; auto (default): the "
+        "direction the translators' checkpoints record (residual_unet, cyclegan), else off",
+    )
     ev.add_argument("--device", default="auto")
     ev.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     ev.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -49,6 +49,7 @@ def synthesizer_from_run(run_dir: str | os.PathLike, network: str = "G") -> tupl
         "devices": meta.get("devices", []),
         "hparams": meta["hparams"],
         "data": meta.get("data", {}),
+        "network": network,  # which of the run's generators (CycleGAN: G skin -> lesion, G_BA back)
     }
     synth = Synthesizer.from_network(
         generator,

@@ -30,6 +30,12 @@ Protocol (what :func:`evaluate` does, exactly):
    artifact everywhere" shows as a low value), next to the same for real B.
 6. **Checkerboard spectrum** (whole view): :func:`gan_augment.metrics.upsampling_peaks` of
    the candidate's outputs next to real B's; a peak above real B's is an upsampling artifact.
+7. **Domains** (``domain="add"`` / ``"remove"``, :mod:`gan_augment.realism_domains`): the
+   skin <-> lesion translators (residual U-Net, CycleGAN) are measured where they were
+   trained, on the same halves: a lesion adder receives A's lesion-free skin patches with
+   lesion masks of A and is compared with B's lesion crops (reference: A's lesion crops vs
+   B's); a remover receives A's lesion crops and is compared with B's skin patches (whole
+   view only). Memorization then searches the training set's images of the output domain.
 
 A candidate is any callable ``synthesize(images N3HW [0, 1], masks N1HW {0, 1}, seed) -> N3HW
 [0, 1]``; it is called on batches of 32 with ``seed + batch index``. Offered here:
@@ -57,6 +63,7 @@ from gan_augment.evaluation import load_pairs
 from gan_augment.lesion_box import DEFAULT_MARGIN, lesion_crops
 from gan_augment.memorization import memorization
 from gan_augment.metrics import FeatureExtractor, kid, upsampling_peaks
+from gan_augment.realism_domains import DOMAIN_VIEWS, DOMAINS, TRAINING_ITEMS, Items, domain_halves, domain_settings, domain_targets
 from gan_augment.realism_report import markdown_report, write_report
 from gan_augment.synthesizer import Synthesizer
 from gan_augment.visualize import grid_image
@@ -160,12 +167,13 @@ def unpaired_split(n: int, max_items: int | None = None, seed: int = 0) -> tuple
     return perm[:cap].tolist(), perm[half : half + cap].tolist()
 
 
-def _load(dataset: DermDataset, indices: list[int], size: int) -> tuple[Tensor, Tensor, list[int]]:
+def _load(dataset: DermDataset, indices: list[int], size: int) -> Items:
+    """Whole images with non-empty masks."""
     images, masks = load_pairs(dataset, size, indices)
     if masks.numel() == 0:
         raise ValueError("the held-out data set has no lesion masks: the realism protocol needs image + mask pairs")
     keep = (masks.flatten(1).sum(1) > 0).nonzero().flatten()
-    return images[keep], masks[keep], [indices[i] for i in keep.tolist()]
+    return Items(images[keep], masks[keep], [dataset.records[indices[i]].id for i in keep.tolist()])
 
 
 def _view(images: Tensor, masks: Tensor, view: str, size: int) -> Tensor:
@@ -264,29 +272,48 @@ def evaluate(
     progress: bool = True,
     training: DermDataset | None = None,
     max_training: int = 2000,
+    domain: str | None = None,
 ) -> dict[str, Any]:
     """Run the protocol of this module on ``heldout`` for each candidate.
 
-    Returns a JSON-able dict: ``settings``, ``data`` (counts, ids of A and B), ``reference``
-    and ``candidates`` (per view: KID, KID std, excess, ratio, linear and CNN C2ST; and
-    ``diversity``), ``seconds``, and ``grid_png`` (base64 PNG: real B, masks of A, each
-    candidate's outputs; whole images on top, lesion crops below).
+    ``domain`` (``"add"`` / ``"remove"``, :mod:`gan_augment.realism_domains`): the halves A
+    and B stay the same, but candidates receive A's skin patches + lesion masks (add) or A's
+    lesion crops + masks (remove) and are compared with B's lesion crops (add) or skin patches
+    (remove); ``training`` is then read in the output domain too. ``remove`` has no crop view
+    (recorded in ``settings["skipped_views"]``).
+
+    Returns a JSON-able dict: ``settings`` (with ``domain`` and ``protocol``), ``data``
+    (counts, ids of A and B), ``reference`` and ``candidates`` (per view: KID, KID std,
+    excess, ratio, linear and CNN C2ST; and ``diversity``), ``seconds``, and ``grid_png``
+    (base64 PNG: real B, the inputs of A (domains only), masks of A, each candidate's
+    outputs; whole images on top, lesion crops below).
     """
     views = tuple(views)
     if not views or set(views) - set(VIEWS):
         raise ValueError(f"views must be a non-empty subset of {VIEWS}, got {views}")
+    if domain is not None and domain not in DOMAINS:
+        raise ValueError(f"domain must be None or one of {DOMAINS}, got {domain!r}")
+    protocol = domain_settings(domain, views)
+    if domain is not None:
+        views = tuple(v for v in views if v in DOMAIN_VIEWS[domain])
+        if not views:
+            raise ValueError(f"the {domain} protocol has no view among {sorted(protocol['skipped_views'])}: {protocol['skipped_views']}")
     start = time.perf_counter()
     idx_a, idx_b = unpaired_split(len(heldout), max_items, seed)
-    images_a, masks_a, idx_a = _load(heldout, idx_a, size)
-    images_b, masks_b, idx_b = _load(heldout, idx_b, size)
-    dropped = (min(len(heldout) // 2, max_items) * 2) - len(idx_a) - len(idx_b)
+    if domain is None:
+        real_a = inputs = _load(heldout, idx_a, size)
+        real_b = _load(heldout, idx_b, size)
+    else:
+        inputs, real_a, real_b = domain_halves(heldout, idx_a, idx_b, size, domain)
+    dropped = len(idx_a) + len(idx_b) - len(inputs) - len(real_b)
+    images_a, masks_a, images_b = inputs.images, inputs.masks, real_b.images
     extractor = extractor or FeatureExtractor()
     device = getattr(extractor, "device", "cpu")
 
     real: dict[str, dict[str, Tensor]] = {}
     reference: dict[str, Any] = {}
     for view in views:
-        a, b = _view(images_a, masks_a, view, size), _view(images_b, masks_b, view, size)
+        a, b = _view(real_a.images, real_a.masks, view, size), _view(images_b, real_b.masks, view, size)
         real[view] = {"a": a, "b": b, "fa": _features(extractor, a, f"features real A {view}", progress),
                       "fb": _features(extractor, b, f"features real B {view}", progress)}
         r = real[view]
@@ -301,16 +328,17 @@ def evaluate(
     train_sets: dict[str, dict[str, Any]] = {}
     if training is not None:
         picks = sorted(np.random.default_rng(seed).permutation(len(training))[:max_training].tolist())
-        images_t, masks_t, picks = _load(training, picks, size)
-        ids_t = [training.records[i].id for i in picks]
+        targets = _load(training, picks, size) if domain is None else domain_targets(training, picks, size, domain)
         for view in views:
-            t = _view(images_t, masks_t, view, size)
-            train_sets[view] = {"images": t, "features": _features(extractor, t, f"features training {view}", progress), "ids": ids_t}
+            t = _view(targets.images, targets.masks, view, size)
+            train_sets[view] = {"images": t, "features": _features(extractor, t, f"features training {view}", progress), "ids": targets.ids}
 
     results: dict[str, Any] = {}
     crops = "crop" in views
+    grid_titles = ["real B", *(["input A"] if domain else []), "mask A", *candidates]
     grid_columns = [
-        _grid_column(images_b, masks_b, size, crops),
+        _grid_column(images_b, real_b.masks, size, crops),
+        *([_grid_column(images_a, masks_a, size, crops)] if domain else []),
         _grid_column(masks_a.expand(-1, 3, -1, -1), masks_a, size, crops),
     ]
     for name, candidate in candidates.items():
@@ -350,33 +378,35 @@ def evaluate(
             "max_items": max_items,
             "seed": seed,
             "views": list(views),
+            **protocol,
             "resize": "centre-crop to square, bilinear resize to size (masks: nearest), same for real and synthetic",
             "crop_margin": DEFAULT_MARGIN,
             "features": "EfficientNet-Lite0 (ImageNet), global-average-pooled, 1280-d, inputs resized to 224",
-            "kid_subset_size": _kid_subset(len(idx_a), len(idx_b)),
+            "kid_subset_size": _kid_subset(len(inputs), len(real_b)),
             "kid_subsets": 100,
             "linear_c2st": "logistic regression, L2 (C=0.1), standardised Lite0 features, 5-fold stratified CV (fewer folds under 5 items a set)",
             "cnn_c2st": "4 stride-2 convs 16-32-64-64 + linear, 64 px input, 200 Adam steps (at most 40 epochs; lr 2e-3, batch 32, flips) per fold, 5-fold stratified CV",
             "diversity": f"{DIVERSITY_SEEDS} seeds x up to {DIVERSITY_MASKS} masks of A, whole view",
             "synthesis_batch": BATCH,
             "memorization": (
-                f"nearest of {len(next(iter(train_sets.values()))['ids'])} random training images by Lite0 cosine distance; "
+                f"nearest of {len(next(iter(train_sets.values()))['ids'])} random training {TRAINING_ITEMS[domain]} by Lite0 cosine distance; "
                 "near-copy = closer than 95 % of real B images are to their nearest training image"
             ) if train_sets else None,
         },
         "data": {
             "name": heldout.info.name if heldout.info else type(heldout).__name__,
             "n_heldout": len(heldout),
-            "n_a": len(idx_a),
-            "n_b": len(idx_b),
-            "dropped_empty_masks": dropped,
+            "n_a": len(inputs),
+            "n_b": len(real_b),
+            # whole images: empty masks after the crop; domains: also no lesion-free window
+            "dropped_empty_masks" if domain is None else "dropped": dropped,
             "split_seed": seed,
-            "ids_a": [heldout.records[i].id for i in idx_a],
-            "ids_b": [heldout.records[i].id for i in idx_b],
+            "ids_a": inputs.ids,
+            "ids_b": real_b.ids,
         },
         "reference": reference,
         "candidates": results,
         "seconds": time.perf_counter() - start,
-        "grid_titles": ["real B", "mask A", *candidates],
-        "grid_png": _grid_png(grid_columns, ["real B", "mask A", *candidates]),
+        "grid_titles": grid_titles,
+        "grid_png": _grid_png(grid_columns, grid_titles),
     }

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 REFERENCE = "real vs real (reference)"
+# the whole-image protocol in one line (also what results from before settings["protocol"] measured)
+PROTOCOL_WHOLE = "whole images: candidates receive A's images and masks, compared with B's images"
 
 
 def _pm(stats: dict[str, Any] | None, digits: int = 2) -> str:
@@ -27,6 +29,47 @@ def _metric_cells(row: dict[str, Any], reference: bool) -> list[str]:
     return [f"{row['kid']:.4f} ± {row['kid_std']:.4f}", excess, _pm(row["linear_c2st"]), _pm(row["cnn_c2st"])]
 
 
+# what the do-nothing editor (identity) returns under each protocol, for the change-inside-mask note
+_IDENTITY_SCORES = {
+    None: "real-vs-real C2STs",
+    "add": "returns plain skin (the input domain), which real B's lesion crops do not look like",
+    "remove": "returns the lesion (the input domain), which real B's skin patches do not look like",
+}
+
+
+def _protocol_sentence(s: dict[str, Any], d: dict[str, Any]) -> str:
+    """Which images the candidates received and which they were compared with."""
+    split = f"Unpaired split (seed {d['split_seed']}) into disjoint halves A and B: "
+    domain = s.get("domain")
+    if domain is None:
+        return (
+            f"Protocol: whole images. {split}candidates synthesise on the {d['n_a']} pairs of half A and are compared "
+            f"with the {d['n_b']} real images of half B; the reference compares real A with real B "
+            f"({d['dropped_empty_masks']} items dropped: empty mask after the crop)."
+        )
+    dropped = f"{d['dropped']} items dropped: no lesion-free window or an empty mask"
+    if domain == "add":
+        return (
+            f"Protocol: domain `add` (adding a lesion, in the translators' training domains, `gan_augment.domains`). {split}"
+            f"candidates receive the {d['n_a']} lesion-free skin patches of half A (0.5 x the shorter image side), each "
+            f"with the lesion mask of the same image's lesion crop, and are compared with the {d['n_b']} real lesion "
+            f"crops of half B; the reference compares A's lesion crops with B's ({dropped})."
+        )
+    return (
+        f"Protocol: domain `remove` (removing a lesion, in the translators' training domains, `gan_augment.domains`). "
+        f"{split}candidates receive the {d['n_a']} lesion crops of half A (0.5 x the shorter image side) with their "
+        f"masks and are compared with the {d['n_b']} real lesion-free skin patches of half B; the reference compares "
+        f"A's skin patches with B's ({dropped})."
+        + "".join(f" The {v} view is {why}." for v, why in s.get("skipped_views", {}).items())
+    )
+
+
+def protocol_name(result: dict[str, Any]) -> str:
+    """``whole images``, ``domain add`` or ``domain remove``."""
+    domain = result["settings"].get("domain")
+    return "whole images" if domain is None else f"domain {domain}"
+
+
 def markdown_report(result: dict[str, Any]) -> str:
     """The report as Markdown: settings, the KID / C2ST table, the diversity table, notes."""
     s, d, ref = result["settings"], result["data"], result["reference"]
@@ -37,9 +80,7 @@ def markdown_report(result: dict[str, Any]) -> str:
         "",
         f"Held-out data: {d['name']}"
         + (f" `{d['path']}` split `{d['split']}`" if "path" in d else "")
-        + f" ({d['n_heldout']} items). Unpaired split (seed {d['split_seed']}): candidates synthesise on the "
-        f"{d['n_a']} pairs of half A and are compared with the {d['n_b']} real images of half B; the reference "
-        f"compares real A with real B ({d['dropped_empty_masks']} items dropped: empty mask after the crop). "
+        + f" ({d['n_heldout']} items). {_protocol_sentence(s, d)} "
         f"{s['size']} px; {s['resize']}."
         + (f" Crops: lesion box + {int(100 * s['crop_margin'])} % margin, resized to {s['size']} px." if "crop" in views else ""),
         "",
@@ -88,7 +129,7 @@ def markdown_report(result: dict[str, Any]) -> str:
         "over pixels of the per-pixel std across the outputs for different masks (low = the same artifact everywhere)."),
         *([
             "- Change inside the lesion mask (mean absolute difference to the candidate's own input, [0, 1] scale; "
-            "a do-nothing editor scores 0 and real-vs-real C2STs): "
+            f"a do-nothing editor scores 0 and {_IDENTITY_SCORES[s.get('domain')]}): "
             + ", ".join(f"{n} {v:.3f}" for n, v in changes.items())
         ] if changes else []),
         (
@@ -119,7 +160,9 @@ def write_report(result: dict[str, Any], out_dir: str | os.PathLike) -> dict[str
         "\nSamples (`grid.png`), columns: " + " | ".join(result.get("grid_titles", [])) + ". "
         + ("Top rows whole images, bottom rows lesion crops. " if "crop" in result["settings"]["views"] else "Whole images. ")
         + "Real B and the candidates' outputs in one row are unrelated (unpaired); "
-        "each candidate's output was made for the mask A in its row.\n\n![samples](grid.png)\n"
+        "each candidate's output was made for the "
+        + ("input and " if result["settings"].get("domain") else "")
+        + "mask A in its row.\n\n![samples](grid.png)\n"
     )
     paths["markdown"].write_text(markdown_report(result) + caption)
     paths["grid"].write_bytes(base64.b64decode(result["grid_png"]))  # a merged report shows the newest run's grid
@@ -133,7 +176,7 @@ def merge_results(base: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]
     for key in ("ids_a", "ids_b", "split_seed", "name"):
         if base["data"].get(key) != other["data"].get(key):
             raise ValueError(f"cannot merge realism results: data {key!r} differs")
-    for key in ("size", "seed", "views", "max_items"):
+    for key in ("size", "seed", "views", "max_items", "domain"):
         if base["settings"].get(key) != other["settings"].get(key):
             raise ValueError(f"cannot merge realism results: setting {key!r} differs")
     clash = set(base["candidates"]) & set(other["candidates"])
@@ -161,6 +204,8 @@ def card_evaluation(results: list[dict[str, Any]], candidate: str, *, baselines:
     for result in results:
         d = result["data"]
         where = f"{d['name']} {d.get('split', '')}".strip() + f" ({d['n_a']} + {d['n_b']})"
+        if result["settings"].get("domain"):
+            where += f", {protocol_name(result)}"
         for view in result["settings"]["views"]:
             ref = result["reference"][view]
             entries = [(candidate, result["candidates"][candidate][view])]
@@ -201,12 +246,13 @@ def card_evaluation(results: list[dict[str, Any]], candidate: str, *, baselines:
                 ),
             })
     first = results[0]["settings"]
+    protocols = [r["settings"].get("protocol") or PROTOCOL_WHOLE for r in results]
     return {
         "warnings": realism_warnings(results, candidate, baselines=baselines),
         "description": (
-            "Realism report (`gan-augment evaluate`, module `gan_augment.realism`): unpaired held-out halves A/B "
-            "(an image-to-image model synthesises on A's image+mask pairs, a noise model draws one sample per item of A "
-            f"with classes from the held-out labels; outputs are compared with B's real images), {first['size']} px, "
+            "Realism report (`gan-augment evaluate`, module `gan_augment.realism`): unpaired held-out halves A/B, "
+            f"protocol: {'; '.join(dict.fromkeys(protocols))} (a noise model draws one sample per item of A "
+            f"with classes from the held-out labels), {first['size']} px, "
             f"views: {', '.join(first['views'])} (crop = lesion box + 25 % margin). KID on EfficientNet-Lite0 features (never used "
             "in training: projected discriminators use Lite1) as excess over the real-vs-real KID; C2ST = held-out accuracy "
             "of a classifier telling synthetic from real (0.5 = indistinguishable): linear probe on Lite0 features and a "
@@ -233,6 +279,8 @@ def realism_warnings(results: list[dict[str, Any]], candidate: str, *, baselines
     for result in results:
         d = result["data"]
         where = f"{d['name']} {d.get('split', '')}".strip()
+        if result["settings"].get("domain"):
+            where += f", {protocol_name(result)}"
         for view in result["settings"]["views"]:
             row, ref = result["candidates"][candidate][view], result["reference"][view]
             for test in ("linear_c2st", "cnn_c2st"):

@@ -82,6 +82,12 @@ class ModelSpec:
     outside the mask, grown by two model pixels, is returned bit-exact at the input's size.
     Otherwise the model replaces the whole image, background included (pix2pix, pix2pixHD,
     CycleGAN), and its card says so."""
+    domain_direction: Callable[[Mapping[str, Any], str | None], str | None] | None = None
+    """Translators between the two domains of :mod:`gan_augment.domains` (lesion-free skin
+    patches, lesion crops): ``domain_direction(hparams, network)`` -> ``"add"`` (skin ->
+    lesion), ``"remove"`` (lesion -> skin) or ``None`` where the checkpoint does not say,
+    from the run's recipe hyper-parameters and the exported generator (``export --network``).
+    ``None`` (the field) for models that do not translate between those domains."""
 
     def prepare_for_inference(self, network: nn.Module) -> nn.Module:
         """Eval mode (running BatchNorm statistics); dropout stays on where the paper samples with it."""

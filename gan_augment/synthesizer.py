@@ -161,6 +161,17 @@ class Synthesizer:
             self._num_classes = int(getattr(network, "num_classes", 0) or 0)
         return self._num_classes
 
+    @property
+    def direction(self) -> str | None:
+        """Translators between lesion-free skin and lesion crops (:mod:`gan_augment.domains`:
+        residual U-Net, CycleGAN): ``"add"`` (skin + mask -> lesion) or ``"remove"`` (lesion ->
+        skin), as the checkpoint records it (``config.json``: ``training.hparams`` and the
+        exported ``training.network``); ``None`` for other models or when it is not recorded."""
+        if self.spec.domain_direction is None:
+            return None
+        training = self.metadata.get("training") or {}
+        return self.spec.domain_direction(training.get("hparams") or {}, training.get("network"))
+
     # --- synthesis ------------------------------------------------------------------------------
     @property
     def reads(self) -> tuple[str, ...]:

@@ -319,3 +319,18 @@ def test_realism_warnings_name_what_fails_and_stay_quiet_when_nothing_does():
     assert any("worse than the no-learning baseline copy-paste" in w for w in bad)
     assert any("30 % of the outputs are near-copies" in w for w in bad)
     assert realism_warnings([result], "good", baselines=("copy-paste",)) == []
+
+
+def test_domain_translators_say_which_way_they_translate(tmp_path):
+    """``Synthesizer.direction``: the residual U-Net's ``direction`` hyper-parameter, CycleGAN's
+    exported generator (G: skin -> lesion, G_BA: back); None for other models and unrecorded runs."""
+    from gan_augment.export import export_run
+    from gan_augment.synthesizer import from_pretrained
+
+    tiny_run("cyclegan", tmp_path / "cyclegan", steps=1)
+    tiny_run("residual_unet", tmp_path / "remover", steps=1, overrides={"direction": "remove"})
+    assert from_pretrained(export_run(tmp_path / "cyclegan", tmp_path / "G"), device="cpu").direction == "add"
+    assert from_pretrained(export_run(tmp_path / "cyclegan", tmp_path / "G_BA", network="G_BA"), device="cpu").direction == "remove"
+    assert from_pretrained(export_run(tmp_path / "remover", tmp_path / "remove"), device="cpu").direction == "remove"
+    assert tiny_synthesizer("residual_unet").direction is None  # no training record
+    assert tiny_synthesizer("pix2pix").direction is None

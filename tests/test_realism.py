@@ -13,7 +13,7 @@ from conftest import ISIC2017_ROOT, disk_mask, needs_isic2017, tiny_synthesizer
 
 from gan_augment.c2st import cnn_c2st, linear_c2st, stratified_folds
 from gan_augment.data import DermDataset, Record, bundled_sample
-from gan_augment.realism import evaluate, synthesizer_candidate, unpaired_split, write_report
+from gan_augment.realism import evaluate, markdown_report, synthesizer_candidate, unpaired_split, write_report
 
 
 def textures(n: int, size: int, seed: int, square: bool = False) -> torch.Tensor:
@@ -289,8 +289,16 @@ def test_merge_results_adds_rows_of_the_same_protocol_only():
         merge_results(result("copy-paste"), result("model", ids_b=("b3", "b4")))
     with pytest.raises(ValueError, match="both hold"):
         merge_results(result("model"), result("model"))
+    added = result("model")
+    added["settings"].update(domain="add", protocol="add a lesion (...)")
+    with pytest.raises(ValueError, match="domain"):
+        merge_results(result("copy-paste"), added)
     card = card_evaluation([merged], "model", baselines=("copy-paste",))
     assert len(card["rows"]) == 2 and "linear C2ST 0.90" in card["rows"][0]["value"]
+    assert "protocol: whole images" in card["description"]  # results from before settings["protocol"]
+    added["candidates"]["copy-paste"] = added["candidates"]["model"]
+    card = card_evaluation([added], "model", baselines=("copy-paste",))
+    assert "protocol: add a lesion" in card["description"] and "domain add" in card["rows"][0]["name"]
 
 
 def test_identity_editor_is_reported_with_zero_change_and_the_bank_may_not_hold_heldout_images(tmp_path, capsys):
@@ -366,3 +374,131 @@ def test_report_with_training_data_has_memorization_rows(tmp_path):
     assert all(i.startswith("img") for i in mem["most_copied"])
     assert "near-copies" in markdown_report(result)
     assert any("memorization" in row["name"] for row in card_evaluation([result], "identity")["rows"])
+
+
+# --- the translators' own domains (add / remove a lesion) ---------------------------------------
+BLUE_LESION = (0, 0, 255)
+
+
+def lesion_folder(root: Path, n: int, size: int = 64, seed: int = 0) -> Path:
+    """``root/images`` + ``root/masks`` (ImageMaskFolder layout): beige skin of a random shade
+    with one pure blue disk lesion near a random corner, so every image has lesion-free windows."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for i in range(n):
+        skin = np.array([200, 160, 130]) + rng.integers(-30, 30, 3)
+        image = np.broadcast_to(skin, (size, size, 3)).astype(np.uint8).copy()
+        cy, cx = (rng.choice([size // 4, 3 * size // 4]) for _ in range(2))
+        mask = disk_mask(size, size, cy, cx, r=rng.uniform(5, 9))
+        image[mask > 0] = BLUE_LESION
+        Image.fromarray(image).save(root / "images" / f"s{seed}_{i}.png")
+        Image.fromarray(mask * 255).save(root / "masks" / f"s{seed}_{i}_segmentation.png")
+    return root
+
+
+def _blue(images: torch.Tensor) -> torch.Tensor:
+    """Per image: whether any pixel is the lesion's pure blue."""
+    return ((images[:, 2] > 0.9) & (images[:, 0] < 0.1)).flatten(1).any(1)
+
+
+class SpyCandidate:
+    """Returns its input with blue painted inside the mask, remembering what it was given."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def __call__(self, images, masks, seed):
+        self.seen.append((images.clone(), masks.clone()))
+        blue = torch.tensor(BLUE_LESION, dtype=images.dtype).view(1, 3, 1, 1) / 255
+        return torch.where(masks.bool(), blue, images)
+
+
+def test_add_protocol_feeds_skin_patches_with_masks_of_a_and_compares_with_lesion_crops_of_b(tmp_path):
+    from gan_augment.data import open_dataset
+    from gan_augment.realism_domains import lesion_crops, skin_patches
+
+    heldout = open_dataset(lesion_folder(tmp_path / "heldout", 12, seed=0))
+    training = open_dataset(lesion_folder(tmp_path / "training", 6, seed=1))
+    spy, extractor = SpyCandidate(), SpyExtractor()
+    result = evaluate(
+        {"spy": spy}, heldout, size=32, max_items=5, extractor=extractor, progress=False,
+        training=training, max_training=6, domain="add",
+    )
+    d, s = result["data"], result["settings"]
+    assert s["domain"] == "add" and s["protocol"].startswith("add a lesion") and s["views"] == ["whole", "crop"]
+    assert d["n_a"] == d["n_b"] == 5 and d["dropped"] == 0 and not set(d["ids_a"]) & set(d["ids_b"])
+    index = {r.id: i for i, r in enumerate(heldout.records)}
+    a, b = [index[x] for x in d["ids_a"]], [index[x] for x in d["ids_b"]]
+    images, masks = spy.seen[0]  # the first synthesis batch: every input of A
+    # the candidate saw A's skin patches (no lesion pixel), with the masks of A's own lesion crops
+    assert not _blue(images).any() and (masks.flatten(1).sum(1) > 0).all()
+    assert torch.equal(images, skin_patches(heldout, a, 32).images)
+    assert torch.equal(masks, lesion_crops(heldout, a, 32).masks)
+    # feature calls: real A whole, real B whole, real A crop, real B crop, training whole, training crop, ...
+    real_a, real_b, train_whole = extractor.calls[0], extractor.calls[1], extractor.calls[4]
+    assert torch.equal(real_a, lesion_crops(heldout, a, 32).images) and torch.equal(real_b, lesion_crops(heldout, b, 32).images)
+    assert _blue(real_b).all() and _blue(train_whole).all()  # references and memorization: lesion crops
+    entry = result["candidates"]["spy"]
+    assert set(entry) >= {"whole", "crop"} and entry["change_inside_mask"] > 0.3
+    assert entry["crop"]["memorization"]["n_training"] == 6
+    assert all(x.startswith("s1_") for x in entry["whole"]["memorization"]["most_copied"])
+    assert "Protocol: domain `add`" in markdown_report(result) and result["grid_titles"][:3] == ["real B", "input A", "mask A"]
+
+
+def test_remove_protocol_skips_the_crop_view(tmp_path):
+    from gan_augment.data import open_dataset
+
+    heldout = open_dataset(lesion_folder(tmp_path / "heldout", 8, seed=2))
+    spy, extractor = SpyCandidate(), SpyExtractor()
+    result = evaluate({"spy": spy}, heldout, size=32, max_items=4, extractor=extractor, progress=False, domain="remove")
+    s = result["settings"]
+    assert s["domain"] == "remove" and s["views"] == ["whole"] and "no lesion box" in s["skipped_views"]["crop"]
+    assert set(result["reference"]) >= {"whole"} and "crop" not in result["reference"] and "crop" not in result["candidates"]["spy"]
+    images, _ = spy.seen[0]
+    assert _blue(images).all()  # inputs: lesion crops of A
+    assert not _blue(extractor.calls[0]).any() and not _blue(extractor.calls[1]).any()  # real A, real B: skin patches
+    md = markdown_report(result)
+    assert "Protocol: domain `remove`" in md and "crop view is skipped" in md
+    with pytest.raises(ValueError, match="no view"):
+        evaluate({"spy": spy}, heldout, size=32, max_items=4, views=("crop",), extractor=pixel_features, progress=False, domain="remove")
+
+
+def _tiny_residual_unet_dir(root: Path, direction: str | None) -> Path:
+    """A saved tiny residual U-Net whose config.json records ``direction`` (None: no training record)."""
+    synth = tiny_synthesizer("residual_unet")
+    if direction:
+        synth.metadata["training"] = {"hparams": {"direction": direction}}
+    return synth.save_pretrained(root / f"residual-unet-{direction or 'unrecorded'}")
+
+
+def test_cli_evaluates_a_lesion_adder_in_its_own_domain_next_to_its_baselines(tmp_path):
+    from gan_augment.cli import main
+
+    heldout, training = lesion_folder(tmp_path / "heldout", 8, seed=3), lesion_folder(tmp_path / "training", 6, seed=4)
+    adder = _tiny_residual_unet_dir(tmp_path, "add")
+    out = tmp_path / "report"
+    common = ["--data", str(heldout), "--size", "32", "--max-items", "3", "--device", "cpu", "--quiet", "--threads", "1"]
+    assert main([
+        "evaluate", str(adder), *common, "--views", "whole", "--baselines", "identity,copy-paste-harmonized",
+        "--bank-data", str(training), "--train-data", str(training), "--max-training", "6", "--out", str(out),
+    ]) == 0  # --domain auto: the checkpoint's own direction
+    saved = json.loads((out / "realism.json").read_text())
+    assert saved["settings"]["domain"] == "add" and saved["data"]["n_a"] == saved["data"]["n_b"] == 3
+    assert set(saved["candidates"]) == {adder.name, "identity", "copy-paste-harmonized"}
+    assert saved["candidates"]["identity"]["change_inside_mask"] == 0.0  # plain skin: the sanity floor
+    assert saved["candidates"]["copy-paste-harmonized"]["change_inside_mask"] > 0
+    assert saved["candidates"][adder.name]["whole"]["memorization"]["n_training"] == 6
+    assert "Protocol: domain `add`" in (out / "realism.md").read_text()
+
+    remover, unrecorded = _tiny_residual_unet_dir(tmp_path, "remove"), _tiny_residual_unet_dir(tmp_path, None)
+    with pytest.raises(SystemExit, match="does not record which way"):
+        main(["evaluate", str(unrecorded), *common])
+    with pytest.raises(SystemExit, match="does not remove lesions"):
+        main(["evaluate", str(adder), *common, "--domain", "remove"])
+    with pytest.raises(SystemExit, match="each direction in its own run"):
+        main(["evaluate", str(adder), str(remover), *common])
+    with pytest.raises(SystemExit, match="no baseline for removing"):
+        main(["evaluate", str(remover), *common, "--baselines", "copy-paste", "--bank-data", str(training)])

@@ -11,7 +11,9 @@ with linear decay. Domain A: lesion-free skin patches, B: lesion crops
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from torch import Tensor
 
@@ -45,6 +47,12 @@ def images_only(masks: Tensor | None, images: Tensor | None) -> Tensor:
     return images
 
 
+def direction_of(hparams: Mapping[str, Any], network: str | None) -> str | None:
+    """``G`` maps domain A (skin) to B (lesion): it adds; ``G_BA`` removes. ``None`` when the
+    export did not record which generator it holds."""
+    return {"G": "add", "G_BA": "remove"}.get(network or "")
+
+
 SPEC = register(
     ModelSpec(
         name="cyclegan",
@@ -62,5 +70,6 @@ SPEC = register(
         needs_image=True,
         needs_mask=False,
         training_data="gan_augment.domains:skin_and_lesion_domains",
+        domain_direction=direction_of,
     )
 )

@@ -17,7 +17,9 @@ projected discriminator (Sauer et al. 2021), a generator EMA and DiffAugment (Zh
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -93,6 +95,11 @@ class ResidualUNetHParams:
     ema_half_life_images: float = 0.0
 
 
+def direction_of(hparams: Mapping[str, Any], network: str | None) -> str | None:
+    """The domain direction of a checkpoint: its ``direction`` hyper-parameter."""
+    return hparams.get("direction")
+
+
 SPEC = register(
     ModelSpec(
         name="residual_unet",
@@ -111,5 +118,6 @@ SPEC = register(
         needs_mask=True,
         training_data="gan_augment.domains:skin_and_lesion_domains",
         keeps_outside_mask=True,
+        domain_direction=direction_of,
     )
 )
