@@ -5,9 +5,6 @@
 
 from __future__ import annotations
 
-import datetime
-import json
-import platform
 import sys
 from pathlib import Path
 
@@ -17,13 +14,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import memory
 import throughput
-
-HERE = Path(__file__).resolve().parent
+from result_files import device_name, result_path, write_result
 
 
 def main() -> None:
     model = "mask2lesion-isic2017-128"
-    device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"cpu-{platform.machine()}-{torch.get_num_threads()}threads"
+    device = device_name()
+    out = result_path(device=device)  # refuses an existing file before measuring
     results = {
         "model": model,
         "device": device,
@@ -33,11 +30,7 @@ def main() -> None:
         "lazy_loading": memory.fresh_process(f"import json, memory; print(json.dumps(memory.lazy_loading({model!r})))"),
         "batch_peak": memory.batch_peak(model),
     }
-    out = HERE / "results" / f"{device.replace(' ', '_')}-{datetime.date.today().isoformat()}.json"
-    if out.exists():
-        raise SystemExit(f"{out} exists: committed results are never overwritten; move it or wait a day")
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
+    write_result(out, results)
     t, p, lz = results["per_sample_vs_batched"], results["pipeline_overhead"], results["lazy_loading"]
     n_max, peak = max(results["batch_peak"]["peak_mb_by_batch"].items())
     print(f"| {device} | batched {t['batched_img_per_s']:.1f} vs per-sample {t['per_sample_img_per_s']:.1f} img/s: "
