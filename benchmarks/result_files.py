@@ -55,3 +55,25 @@ def write_result(path: Path, record: dict) -> Path:
     except FileExistsError:
         raise SystemExit(f"{path} exists: results are never overwritten (move it, wait a day or pass --out)") from None
     return path
+
+
+def run_child(argv: list[str], timeout: float | None = None) -> dict:
+    """Run ``argv`` (a fresh interpreter: its own thread setting, its own peak memory) and
+    return the JSON object its last stdout line holds; a failure or a timeout becomes
+    ``{"error": ...}`` (the whole process group is killed on timeout), never an exception."""
+    import os
+    import signal
+    import subprocess
+
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the child and anything it started (compile workers)
+        proc.communicate()
+        return {"error": f"timed out after {timeout:.0f} s"}
+    lines = stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        tail = stderr.strip().splitlines()
+        return {"error": tail[-1] if tail else f"exit {proc.returncode}"}
+    return json.loads(lines[-1])
