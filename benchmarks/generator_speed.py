@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from result_files import device_name, result_path, run_child, today, write_result
 
 DEFAULT_MODEL = "mask2lesion-isic2017-128"
+COMPILE_TIMEOUT = 300  # seconds one torch.compile may take before the variant is skipped
 PEAK_DTYPE = {"fp16_autocast": "float16", "bf16_autocast": "bfloat16"}
 
 
@@ -259,12 +260,13 @@ def bundled_image_models() -> list[str]:
     return [m["name"] for m in ga.list_pretrained() if m["task"] != "noise_to_image"]
 
 
-def run(models: list[str], batch_sizes: list[int], threads: list[int], *, repeats: int = 5, warmup: int = 1,
-        compile_timeout: int | None = 300, matmul_size: int | None = None, cuda: bool | None = None,
+def run(models=(DEFAULT_MODEL,), batch_sizes=(8, 32), threads=(1, 2), *, repeats: int = 5, warmup: int = 1,
+        compile_timeout: int | None = COMPILE_TIMEOUT, matmul_size: int | None = None, cuda: bool | None = None,
         slow_call_seconds: float = 10.0) -> dict:
     """Measure every setting in fresh processes; ``compile_timeout=None`` skips compile."""
     import torch
 
+    models, batch_sizes = list(models), list(batch_sizes)
     cuda = torch.cuda.is_available() if cuda is None else cuda
     settings = [("cpu", t) for t in threads] + ([("cuda", torch.get_num_threads())] if cuda else [])
     out_settings, rows = [], []
@@ -326,7 +328,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per variant (best is kept)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed calls per variant first")
-    parser.add_argument("--compile-timeout", type=int, default=300, help="seconds one torch.compile may take before it is skipped")
+    parser.add_argument("--compile-timeout", type=int, default=COMPILE_TIMEOUT, help="seconds one torch.compile may take before it is skipped")
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile variant")
     parser.add_argument("--slow-call-seconds", type=float, default=10.0, help="a variant whose first call takes longer is timed by that call alone")
     parser.add_argument("--no-cuda", action="store_true", help="CPU settings only, even when CUDA is present")
