@@ -321,7 +321,7 @@ def markdown(record: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> dict:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", nargs="+", default=[DEFAULT_MODEL], help="bundled image-to-image checkpoints, or all")
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=[8, 32])
@@ -335,7 +335,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--matmul-size", type=int, default=None, help="side of the peak matmul (default 2048 CPU, 8192 CUDA)")
     parser.add_argument("--out", default=None, help="JSON path (default: results/generator_speed-<device>-<date>.json)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
     if args.child:
         print(json.dumps(measure_setting(json.loads(args.child))))
         return {}

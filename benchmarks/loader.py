@@ -228,7 +228,7 @@ def markdown(record: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> dict:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=1024, help="items per epoch (every path)")
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 8, 64])
@@ -243,7 +243,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--bank-masks", default="elastic", help="mask source of the bank: shapes, elastic, real, pca")
     parser.add_argument("--out", default=None, help="JSON path (default: results/loader-<device>-<date>.json)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
     if args.child:
         print(json.dumps(measure_setting(json.loads(args.child))))
         return {}
