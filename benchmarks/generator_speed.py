@@ -98,7 +98,11 @@ def network_input(model: str, device, batch: int):
     images = torch.from_numpy(np.stack([square_resize(it["image"], s, nearest=False) for it in picks])).permute(0, 3, 1, 2).float() / 255
     net = g.network
     captured = {}
-    hook = net.register_forward_pre_hook(lambda m, args: captured.setdefault("x", args[0]))
+
+    def keep_input(module, args):
+        captured.setdefault("x", args[0])  # returns None: the call's input stays as it is
+
+    hook = net.register_forward_pre_hook(keep_input)
     try:
         g.generate(masks=masks.to(device), images=images.to(device), seed=0)
     finally:
@@ -148,7 +152,7 @@ class _CompileTimeout(Exception):
     pass
 
 
-def _first_call(name: str, fn, timeout: int | None):
+def _first_call(name: str, fn, timeout: int | None, device):
     """The first (warm-up) call and its seconds; for ``compile`` guarded by ``timeout``
     seconds (SIGALRM: compiling is Python, the alarm interrupts it)."""
     guard = name == "compile" and timeout
@@ -160,9 +164,12 @@ def _first_call(name: str, fn, timeout: int | None):
 
         old = signal.signal(signal.SIGALRM, alarm)
         signal.alarm(int(timeout))
+    _sync(device)
     t0 = time.perf_counter()
     try:
-        return fn(), time.perf_counter() - t0
+        out = fn()
+        _sync(device)
+        return out, time.perf_counter() - t0
     except Exception as err:
         if fired:  # dynamo wraps the alarm's exception in its own
             raise _CompileTimeout from err
@@ -200,7 +207,7 @@ def measure_setting(cfg: dict) -> dict:
             skipped, firsts = {}, {}
             for name, fn in calls.items():
                 try:
-                    out, first = _first_call(name, fn, cfg.get("compile_timeout"))
+                    out, first = _first_call(name, fn, cfg.get("compile_timeout"), device)
                 except _CompileTimeout:
                     skipped[name] = f"compiling took longer than --compile-timeout {cfg['compile_timeout']} s"
                     continue
