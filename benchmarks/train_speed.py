@@ -16,14 +16,14 @@ Markdown table.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import platform
 import subprocess
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from result_files import cpu_name, result_path, today, write_result
 
 # the settings the bundled CPU checkpoints use (scripts/*_cpu.sh); models without one train
 # with their defaults at reduced width
@@ -94,7 +94,8 @@ def main() -> None:
     args = parser.parse_args()
     names = list_models() if args.models == "all" else args.models.split(",")
     sizes = [int(s) for s in args.sizes.split(",")]
-    device = f"cpu-{platform.machine()}-{torch.get_num_threads()}threads"
+    device = cpu_name()
+    out = result_path("train_speed", device, args.out)  # refuses an existing file before measuring
     rows = []
     for name in names:
         for size in sizes:
@@ -105,14 +106,9 @@ def main() -> None:
                 rows.append({"model": name, "size": size, "setting": setting, "options": options, **result})
                 shown = result.get("error") or f"{result['images_per_s']:.2f} img/s, peak {result['peak_rss_mb']:.0f} MB"
                 print(f"{name:14s} {size:4d} px {setting:8s} {shown}", flush=True)
-    stamp = datetime.date.today().isoformat()
-    out = Path(args.out) if args.out else HERE / "results" / f"train_speed-{device}-{stamp}.json"
-    if out.exists():
-        raise SystemExit(f"{out} exists: results are never overwritten (pass --out)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    record = {"device": device, "torch": torch.__version__, "date": stamp, "batch_size": args.batch_size,
+    record = {"device": device, "torch": torch.__version__, "date": today(), "batch_size": args.batch_size,
               "steps": args.steps, "warmup": args.warmup, "rows": rows}
-    out.write_text(json.dumps(record, indent=2) + "\n")
+    write_result(out, record)
     print(f"\n| model | px | setting | images/s | s/step (batch {args.batch_size}) | peak RSS |")
     print("|---|---|---|---|---|---|")
     for r in rows:
