@@ -29,15 +29,18 @@ from result_files import cpu_name, result_path, today, write_result
 # with their defaults at reduced width
 CPU_SETTINGS: dict[str, dict] = {
     "dcgan": {"ngf": 32, "ndf": 32, "upsample": "resize"},
-    "progan": {"fmap_base": 512, "fmap_max": 128, "latent_dim": 128, "diffaugment": "color,translation,cutout"},
+    "progan": {"fmap_base": 256, "fmap_max": 128, "latent_dim": 128, "loss": "logistic-r1", "diffaugment": "color,translation"},
     "pix2pix": {
         "ngf": 32, "norm": "instance", "upsample": "resize", "dropout": 0, "style_dim": 64, "discriminator": "projected",
         "gan_mode": "hinge", "lambda_l1": 0, "lambda_ms": 1, "ema_half_life_images": 10000,
         "diffaugment": "color,translation,cutout",
     },
     "inpaint": {},
-    "pix2pixhd": {"ngf": 32, "ndf": 32},
-    "residual_unet": {"ngf": 32, "ndf": 32},
+    "pix2pixhd": {"ngf": 32, "ndf": 32, "num_D": 2},
+    "residual_unet": {
+        "ngf": 16, "upsample": "resize", "discriminator": "projected", "gan_mode": "hinge", "ema_half_life_images": 10000,
+        "diffaugment": "color,translation,cutout",
+    },
     "cyclegan": {"ngf": 32, "ndf": 32},
 }
 

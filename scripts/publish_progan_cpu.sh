@@ -7,28 +7,33 @@
 # to 64 px would have taken about 3.5 h and 128 px far longer than the 150-minute budget of a
 # run; the published size is 64 px with fmap_base 256 (128-128-64-32-16 channels at 4-64 px,
 # about DCGAN-64's width) and 10k-image phases.
-# STATUS (2026-12-01): not published. Both CPU attempts were stopped because the generator had
-# not learned: at 16 px after 48k images (this setting) and at 8-16 px after 106k images
-# (fmap_base 512, 30k phases) every sample was the same blurry square with coloured borders.
-# Check the recipe on a short run without DiffAugment / without growth before a long one.
+# STATUS (2026-12-01): not published. Three CPU attempts (WGAN-GP) were stopped because the
+# generator had not learned: every sample the same blurry square at 8-16 px after 40-106k images
+# (G learned the class mean and ignored z). A code review then found that the "64 px" runs
+# grew to 128 px (stage count off by one, fixed) and that WGAN-GP's third D pass + double
+# backward cost ~1/3 of a step. The CPU recipe is now LOSS=logistic-r1 (non-saturating loss,
+# lazy R1 every 16 steps, StyleGAN2) with DiffAugment color,translation. Old run folders do not
+# resume (one stage fewer). Gate before a long run: per-pixel std across z at 16 px should
+# reach ~0.15 (real ~0.27) within ~30k images.
 #
 #   scripts/publish_progan_cpu.sh train     # (re)start or continue the run for MINUTES minutes
 #   scripts/publish_progan_cpu.sh evaluate  # realism report next to the DCGAN and copy-paste
 #   scripts/publish_progan_cpu.sh publish   # export, samples, card
 set -euo pipefail
-RUN=${RUN:-$HOME/gan-runs/progan-ham10000-64}
+RUN=${RUN:-$HOME/gan-runs/progan-ham10000-64-r1}
 DEST=${DEST:-model_cards/progan-ham10000-64}
 NEW=${NEW:-$HOME/gan-runs/exports/progan-ham10000-64}
 MINUTES=${MINUTES:-60}
 PHASE=${PHASE:-10000}
-AUG=${AUG-color,translation,cutout}
+AUG=${AUG-color,translation}
+LOSS=${LOSS:-logistic-r1}
 GA=${GA:-.venv/bin/gan-augment}
 REPORT=reports/realism/ham10000-test-progan-64
 case "${1:-}" in
   train)
     resume=(); [ -f "$RUN/checkpoint.safetensors" ] && resume=(--resume)
     $GA train progan --data ../shared/data/ham10000 --split training --conditional --size 64 \
-      --set fmap_base=256 --set fmap_max=128 --set latent_dim=128 --set phase_images="$PHASE" \
+      --set fmap_base=256 --set fmap_max=128 --set latent_dim=128 --set phase_images="$PHASE" --set loss="$LOSS" \
       ${AUG:+--diffaugment "$AUG"} --steps "${STEPS:-7000}" --batch-size 32 --workers 1 \
       --sample-every 250 --checkpoint-every 250 --max-minutes "$MINUTES" --out "$RUN" "${resume[@]}"
     ;;

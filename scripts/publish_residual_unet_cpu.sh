@@ -6,8 +6,9 @@
 # the image. Training state lives outside the repository in $RUN; a float16 EMA snapshot for
 # --warm-start on another machine goes to snapshots/.
 #
-#   DIRECTION=add scripts/publish_residual_unet_cpu.sh train     # (re)start or continue the run for MINUTES minutes
-#   DIRECTION=add scripts/publish_residual_unet_cpu.sh publish   # export, card, snapshot
+#   DIRECTION=add scripts/publish_residual_unet_cpu.sh train      # (re)start or continue the run for MINUTES minutes
+#   DIRECTION=add scripts/publish_residual_unet_cpu.sh evaluate   # export to $NEW, realism in its domain on ISIC 2017 validation
+#   DIRECTION=add scripts/publish_residual_unet_cpu.sh publish    # $NEW -> model_cards/, samples, card, snapshot
 #
 # Data: the training splits only (ISIC 2017 training, HAM10000's 80 % training part); ISIC 2017
 # validation / test and HAM10000 test stay held out for evaluation.
@@ -16,25 +17,40 @@ DIRECTION=${DIRECTION:-add}
 case "$DIRECTION" in add|remove) ;; *) echo "DIRECTION must be add or remove, got '$DIRECTION'" >&2; exit 2 ;; esac
 RUN=${RUN:-$HOME/gan-runs/runet-$DIRECTION-128}
 DEST=${DEST:-model_cards/residual-unet-$DIRECTION-128}
+NEW=${NEW:-$HOME/gan-runs/exports/residual-unet-$DIRECTION-128}
+REPORT=${REPORT:-reports/realism/isic2017-validation-residual-unet-$DIRECTION}
 MINUTES=${MINUTES:-60}
+NGF=${NGF:-16}
 EMA_HALF_LIFE=${EMA_HALF_LIFE:-10000}
 GA=${GA:-.venv/bin/gan-augment}
 case "${1:-}" in
   train)
     resume=(); [ -f "$RUN/checkpoint.safetensors" ] && resume=(--resume)
     $GA train residual_unet --data ../shared/data/isic2017 --data ../shared/data/ham10000 --split training --size 128 \
-      --set direction="$DIRECTION" --set ngf=32 --set upsample=resize --set discriminator=projected \
+      --set direction="$DIRECTION" --set ngf="$NGF" --set upsample=resize --set discriminator=projected \
       --set gan_mode=hinge --set beta1=0 --set beta2=0.99 --set lr_decay_start=1 \
       --set ema_half_life_images="$EMA_HALF_LIFE" --diffaugment color,translation,cutout \
       --steps 100000 --batch-size 16 --workers 1 --sample-every 250 --checkpoint-every 250 \
       --max-minutes "$MINUTES" --out "$RUN" "${resume[@]}"
     ;;
-  publish)
-    $GA export "$RUN" --to "$DEST" --dtype float16 --hub-id "gan-augment/residual-unet-$DIRECTION-128" \
+  evaluate)
+    $GA export "$RUN" --to "$NEW" --dtype float16 --hub-id "gan-augment/residual-unet-$DIRECTION-128" \
       --license other --license-name training-data-terms
-    # evaluate: see gan-augment evaluate --help
+    # held out and unpaired, in the model's own domain (--domain from the checkpoint): add = skin patches of half A
+    # with A's lesion masks vs lesion crops of half B; remove = A's lesion crops vs B's skin patches (whole view only)
+    baselines=identity; [ "$DIRECTION" = add ] && baselines=copy-paste,copy-paste-harmonized,identity
+    $GA evaluate "$NEW" --data ../shared/data/isic2017 --split validation --max-items 300 \
+      --baselines "$baselines" --bank-data ../shared/data/isic2017 --bank-split training \
+      --train-data ../shared/data/isic2017 --train-split training --out "$REPORT"
+    ;;
+  publish)
+    rm -rf "$DEST" && cp -r "$NEW" "$DEST"
+    cp "$REPORT/grid.png" "$DEST/samples.png"
+    $GA card "$DEST" --realism "$REPORT" --candidate "$(basename "$NEW")" --baselines copy-paste-harmonized \
+      --samples "$DEST/samples.png" --samples-caption "Held-out ISIC 2017 validation: real B, input A (skin patch + lesion mask), and each candidate's output." \
+      ${NOTES:+--notes "$NOTES"}
     mkdir -p snapshots
     $GA snapshot "$RUN" --to "snapshots/runet-$DIRECTION-128.safetensors" --ema-only
     ;;
-  *) echo "usage: DIRECTION=add|remove $0 train|publish" >&2; exit 2 ;;
+  *) echo "usage: DIRECTION=add|remove $0 train|evaluate|publish" >&2; exit 2 ;;
 esac
