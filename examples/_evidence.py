@@ -18,7 +18,7 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -367,11 +367,13 @@ def analyse(
     arms: Sequence[str],
     seeds: Sequence[int],
     metrics: dict[str, list[MetricSpec]],
-    baselines: Sequence[str],
+    baselines: Sequence[str] | Mapping[str, Sequence[str]],
     n_boot: int,
 ) -> list[Block]:
     """Per (test set, fraction, metric): every arm's summary and every arm against every
-    baseline, over the seeds for which every arm has a cell (so that all tests are paired)."""
+    baseline (or, for a mapping ``{baseline: arms}``, only those arms against it), over the
+    seeds for which every arm has a cell (so that all tests are paired)."""
+    against = dict(baselines) if isinstance(baselines, Mapping) else {b: list(arms) for b in baselines}
     blocks = []
     for test in tests:
         for fraction in fractions:
@@ -385,11 +387,11 @@ def analyse(
                 for a in arms:
                     block.arms[a] = es.summarize(values[a], metric=spec.metric, strata=spec.strata, n_boot=n_boot)
                     block.per_seed[a] = block.arms[a]["per_seed"]
-                for base in baselines:
+                for base, compared in against.items():
                     if base not in arms:
                         continue
                     for a in arms:
-                        if a == base:
+                        if a == base or a not in compared:
                             continue
                         block.comparisons.append(_compare(spec, values[a], values[base], a, base, n_boot))
                 adjusted = es.holm([c["p_bootstrap"] for c in block.comparisons])

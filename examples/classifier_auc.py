@@ -17,6 +17,9 @@ flip augmentation). Training uses a seeded, class-stratified fraction of the tra
   Real+Synthetic   + ``--synthetic-ratio`` x as many DCGAN images, in the subset's class proportions
   Synthetic-only   those synthetic images alone (the privacy use case)
   Class-balanced   + DCGAN images topping every class up to ``--balance-to`` x fraction images
+  Real-oversampled the same per-class counts as Class-balanced, topped up by repeating real
+                   images of the class (seeded draws with replacement): the control that
+                   separates "rebalanced" from "new synthetic content"
 
 Synthetic images come from one pool per class drawn once with ``Synthesizer.sample`` (the
 same images for every run); each run takes a seeded choice of it. Scores: melanoma-vs-rest
@@ -50,8 +53,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _evidence as ev
 
 SCRIPT = "examples/classifier_auc.py"
-ARMS = ["Real", "Real+Synthetic", "Synthetic-only", "Class-balanced"]
-BASELINES = ["Real"]
+ARMS = ["Real", "Real+Synthetic", "Synthetic-only", "Class-balanced", "Real-oversampled"]
+# every arm against Real; Class-balanced also against rebalancing with real images alone
+BASELINES = {"Real": ARMS, "Real-oversampled": ["Class-balanced"]}
 POOL_BATCH = 64  # synthetic pool batches: batch b of class c is drawn with seed (c, b), so a pool's prefix never changes
 PRESETS: dict[str, dict[str, Any]] = {
     "quick": {
@@ -117,7 +121,20 @@ def arm_counts(arm: str, proportional: np.ndarray, balancing: np.ndarray) -> tup
         "Real+Synthetic": (True, proportional),
         "Synthetic-only": (False, proportional),
         "Class-balanced": (True, balancing),
+        "Real-oversampled": (True, np.zeros_like(proportional)),
     }[arm]
+
+
+def oversampled(idx: np.ndarray, labels: np.ndarray, extra: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``idx`` plus ``extra[c]`` indices per class c drawn with replacement from ``idx``'s images
+    of class c (none for a class the subset lacks)."""
+    idx = np.asarray(idx)
+    picks = [idx]
+    for c, n in enumerate(extra):
+        of_class = idx[labels[idx] == c]
+        if n > 0 and len(of_class):
+            picks.append(rng.choice(of_class, size=int(n), replace=True))
+    return np.concatenate(picks)
 
 
 # ----------------------------------------------------------------------------- images and features
@@ -315,6 +332,8 @@ def run_all(todo, store, train, y_train, tests, y_tests, generator, classes, cfg
         use_real, synth = arm_counts(arm, proportional, balancing)
         rng = np.random.default_rng([seed, 15, round(fraction * 1e6)])
         picks = [rng.permutation(len(pool[c]))[: synth[c]] for c in range(n_classes)]  # the same images for every arm of a seed
+        if arm == "Real-oversampled":
+            idx = oversampled(idx, y_train, balancing, np.random.default_rng([seed, 16, round(fraction * 1e6)]))
         y = np.concatenate([y_train[idx] if use_real else np.zeros(0, int)] + [np.full(len(p), c) for c, p in enumerate(picks)])
         with ev.Timer() as t:
             if cfg["head"] == "linear":

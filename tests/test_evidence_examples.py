@@ -103,16 +103,33 @@ def test_classifier_auc_smoke(tmp_path, fake_ham):
     result = run_script("classifier_auc", tmp_path, "--train-data", f"{fake_ham}@training", "--test-data", f"{fake_ham}@test",
                         "--test-data", SAMPLE, "--seeds", "2", "--fractions", "0.5,1", "--out", str(out), *TINY_AUC)
     assert result.returncode == 0, result.stderr[-3000:]
-    arms = ["Real", "Real+Synthetic", "Synthetic-only", "Class-balanced"]
-    summary = check_report(out, n_blocks=8, arms=arms, n_comparisons=3)  # 2 tests x 2 fractions x (melanoma, macro AUC)
+    arms = ["Real", "Real+Synthetic", "Synthetic-only", "Class-balanced", "Real-oversampled"]
+    summary = check_report(out, n_blocks=8, arms=arms, n_comparisons=5)  # 2 tests x 2 fractions x (melanoma, macro AUC)
     assert {b["metric"] for b in summary["blocks"]} == {"melanoma AUC", "macro AUC"}
-    assert {c["baseline"] for b in summary["blocks"] for c in b["comparisons"]} == {"Real"}
+    pairs = {(c["arm"], c["baseline"]) for c in summary["blocks"][0]["comparisons"]}
+    assert pairs == {(a, "Real") for a in arms[1:]} | {("Class-balanced", "Real-oversampled")}
     # ISIC 2017 classes matched to the generator's: nevus -> nv, melanoma -> mel, seborrheic keratosis -> bkl
     assert "Macro AUC: mean one-vs-rest AUC over bkl, mel, nv." in (out / "report.md").read_text()
     cell = json.loads((out / "cells" / "isic2017-validation" / "1" / "Synthetic-only" / "seed0.json").read_text())
     assert cell["train_real"] == 0 and cell["train_synthetic"] > 0 and np.asarray(cell["probs"]).shape == (6, 7)
     balanced = json.loads((out / "cells" / "isic2017-validation" / "1" / "Class-balanced" / "seed0.json").read_text())
     assert balanced["train_real"] > 0 and balanced["synthetic_per_class"] == [0] * 7  # 4 per class already: nothing to top up
+    oversampled = json.loads((out / "cells" / "isic2017-validation" / "0.5" / "Real-oversampled" / "seed0.json").read_text())
+    real_half = json.loads((out / "cells" / "isic2017-validation" / "0.5" / "Real" / "seed0.json").read_text())
+    balanced_half = json.loads((out / "cells" / "isic2017-validation" / "0.5" / "Class-balanced" / "seed0.json").read_text())
+    # the control has as many training images as Class-balanced, all real, none synthetic
+    assert oversampled["train_synthetic"] == 0 and real_half["train_real"] <= oversampled["train_real"]
+    assert oversampled["train_real"] == balanced_half["train_real"] + balanced_half["train_synthetic"]
+
+
+def test_oversampling_draws_only_from_the_subset_and_its_class():
+    import classifier_auc
+
+    labels = np.array([0, 0, 1, 1, 1, 2, 2])
+    idx = np.array([0, 2, 3])
+    out = classifier_auc.oversampled(idx, labels, np.array([3, 2, 5]), np.random.default_rng(0))
+    assert list(out[:3]) == [0, 2, 3] and len(out) == 3 + 3 + 2  # class 2 has no image in the subset: none added
+    assert set(out[3:6]) == {0} and set(out[6:]) <= {2, 3}
 
 
 def test_classifier_auc_fine_tune_head(tmp_path, fake_ham):
