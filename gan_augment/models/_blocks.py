@@ -155,12 +155,17 @@ class ResnetBlock(nn.Module):
 class ResnetGenerator(nn.Module):
     """c7s1-ngf, ``n_downsampling`` stride-2 3x3 convolutions doubling the width, ``n_blocks``
     residual blocks, as many stride-2 3x3 transposed convolutions, c7s1-out, tanh (Johnson et
-    al. 2016). pix2pixHD's global generator and CycleGAN's generator are instances of it."""
+    al. 2016). pix2pixHD's global generator and CycleGAN's generator are instances of it.
+
+    ``upsample``: ``"transpose"`` (the papers' transposed convolutions, the default) or
+    ``"resize"`` (nearest 2x upsampling + 3x3 convolution, :func:`upsample_x2`)."""
 
     def __init__(
-        self, in_channels: int, out_channels: int = 3, ngf: int = 64, n_downsampling: int = 2, n_blocks: int = 9, norm: str = "instance"
+        self, in_channels: int, out_channels: int = 3, ngf: int = 64, n_downsampling: int = 2, n_blocks: int = 9, norm: str = "instance",
+        upsample: str = "transpose",
     ) -> None:
         super().__init__()
+        check_upsample(upsample)
         make_norm = norm_layer(norm)
         layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, ngf, 7), make_norm(ngf), nn.ReLU(True)]
         for i in range(n_downsampling):
@@ -169,7 +174,7 @@ class ResnetGenerator(nn.Module):
         layers += [ResnetBlock(ngf * 2**n_downsampling, norm) for _ in range(n_blocks)]
         for i in range(n_downsampling, 0, -1):
             w = ngf * 2**i
-            layers += [nn.ConvTranspose2d(w, w // 2, 3, 2, 1, output_padding=1), make_norm(w // 2), nn.ReLU(True)]
+            layers += [*upsample_x2(w, w // 2, upsample, kernel_size=3), make_norm(w // 2), nn.ReLU(True)]
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7), nn.Tanh()]
         self.model = nn.Sequential(*layers)
         self.multiple = 2**n_downsampling

@@ -8,6 +8,12 @@ instance-boundary maps (Sec. 3.3). For skin lesions (Bissoto et al., ISIC Skin I
 Analysis Workshop 2018, Sec. 3.2) the label map holds outside-of-field border, skin,
 lesion and the five ISIC 2018 Task 2 attributes, and the instances are SLIC superpixels
 (``gan_augment.models.pix2pixhd_maps``). The VGG perceptual loss of the paper is not used (no offline VGG).
+
+Options beyond the paper (its recipe stays the default): ``upsample="resize"`` (nearest 2x
+upsampling + 3x3 convolution instead of transposed convolutions, no checkerboard artefacts;
+Odena et al., Distill 2016) and, in :class:`Pix2PixHDHParams`, an EMA of the generator
+(exported as ``G``) and DiffAugment (Zhao et al. 2020); the multi-scale discriminators and
+feature matching stay.
 """
 
 from __future__ import annotations
@@ -25,7 +31,10 @@ from gan_augment.registry import ModelSpec, register
 
 class GlobalGenerator(ResnetGenerator):
     """pix2pixHD's G1 (a :class:`ResnetGenerator` with 4 downsamplings and 9 blocks) over
-    the 8-channel label map + 1-channel instance-boundary map."""
+    the 8-channel label map + 1-channel instance-boundary map.
+
+    ``upsample``: ``"transpose"`` (the paper's 3x3 stride-2 transposed convolutions) or
+    ``"resize"`` (nearest 2x upsampling + 3x3 convolution)."""
 
     def __init__(
         self,
@@ -35,8 +44,9 @@ class GlobalGenerator(ResnetGenerator):
         n_downsampling: int = 4,
         n_blocks: int = 9,
         norm: str = "instance",
+        upsample: str = "transpose",
     ) -> None:
-        super().__init__(in_channels, out_channels, ngf, n_downsampling, n_blocks, norm)
+        super().__init__(in_channels, out_channels, ngf, n_downsampling, n_blocks, norm, upsample)
 
 
 def maps_condition(masks: Tensor | None, images: Tensor | None) -> Tensor:
@@ -52,7 +62,10 @@ def maps_condition(masks: Tensor | None, images: Tensor | None) -> Tensor:
 @dataclass
 class Pix2PixHDHParams:
     """Paper defaults: 3 discriminators of 3 layers (instance norm), LSGAN, lambda_feat 10,
-    Adam 2e-4 / beta1 0.5, linear decay over the second half."""
+    Adam 2e-4 / beta1 0.5, linear decay over the second half.
+
+    ``ema_half_life_images > 0`` keeps an EMA generator (exported as ``G``; the trained one
+    is saved as ``G_train``)."""
 
     ndf: int = 64
     d_layers: int = 3
@@ -64,6 +77,7 @@ class Pix2PixHDHParams:
     beta2: float = 0.999
     lr_decay_start: float = 0.5
     diffaugment: str = ""
+    ema_half_life_images: float = 0.0
 
 
 SPEC = register(

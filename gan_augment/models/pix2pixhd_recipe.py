@@ -14,11 +14,14 @@ from gan_augment.losses import feature_matching_loss, multiscale_adversarial_los
 from gan_augment.models._blocks import MultiScaleDiscriminator, init_gan_weights, require_input_size, set_requires_grad
 from gan_augment.models.pix2pixhd import GlobalGenerator, Pix2PixHDHParams
 from gan_augment.models.pix2pixhd_maps import LABELS, NUM_CONDITION_CHANNELS, condition_maps
-from gan_augment.recipe import Recipe
+from gan_augment.models.realism_recipe import EMARecipe
 from gan_augment.train_data import GANTrainingView
 
 
-class Pix2PixHDRecipe(Recipe):
+class Pix2PixHDRecipe(EMARecipe):
+    """Multi-scale PatchGANs on (maps, image) pairs with feature matching; with
+    ``ema_half_life_images > 0`` the exported ``G`` is the generator's moving average."""
+
     architecture = "pix2pixhd"
 
     def __init__(self, generator: GlobalGenerator, generator_config: dict[str, Any], hparams: Pix2PixHDHParams, image_size: int):
@@ -34,12 +37,13 @@ class Pix2PixHDRecipe(Recipe):
         in_ch = generator_config.get("in_channels", NUM_CONDITION_CHANNELS) + generator_config.get("out_channels", 3)
         self.discriminator = MultiScaleDiscriminator(in_ch, hparams.ndf, hparams.d_layers, "instance", hparams.num_D)
         init_gan_weights(self.discriminator)
-        betas = (hparams.beta1, hparams.beta2)
-        self.opt_g = torch.optim.Adam(generator.parameters(), lr=hparams.lr, betas=betas)
-        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=hparams.lr, betas=betas)
+        self.init_ema(hparams.ema_half_life_images)
+        betas, lr = (float(hparams.beta1), float(hparams.beta2)), float(hparams.lr)  # `--set beta1=0` arrives as an int
+        self.opt_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=betas)
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=lr, betas=betas)
 
     def networks(self) -> dict[str, nn.Module]:
-        return {"G": self.generator, "D": self.discriminator}
+        return {**self.generator_networks(), "D": self.discriminator}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"G": self.opt_g, "D": self.opt_d}
@@ -74,11 +78,12 @@ class Pix2PixHDRecipe(Recipe):
             loss_g_feat = feature_matching_loss(pred, pred_real) * hp.lambda_feat
         (loss_g_gan + loss_g_feat).backward()
         self.opt_g.step()
+        self.update_ema(real.shape[0])
         return {"D_real": loss_d_real.detach(), "D_fake": loss_d_fake.detach(), "G_gan": loss_g_gan.detach(), "G_feat": loss_g_feat.detach()}
 
     def preview(self, batch: dict[str, Tensor]) -> list[Tensor]:
         with seeded(0, self.device):
-            fake = self.generator(batch["condition"]).float()
+            fake = self.exported_generator(batch["condition"]).float()
         lesion = batch["condition"][:, LABELS.index("lesion") : LABELS.index("lesion") + 1]
         edges = batch["condition"][:, -1:]
         return [lesion, edges, from_model_range(batch["image"]), from_model_range(fake)]
