@@ -19,8 +19,16 @@ from gan_augment.checkpoint import load_checkpoint, save_checkpoint
 from gan_augment.constants import CHECKPOINT_NAME
 from gan_augment.recipe import Recipe
 
-# the moving-average generator is "G"; the generator being trained next to it is "G_train"
-_AVERAGE, _TRAINED = "G", "G_train"
+# a moving-average generator is "G" (CycleGAN: also "G_BA"); the generator trained next to it
+# has its name + "_train" ("G_train", "G_BA_train")
+_TRAINED_SUFFIX = "_train"
+
+
+def _average_of(name: str, names: Any) -> str | None:
+    """The moving average that ``name`` is the trained generator of, if ``names`` holds it."""
+    if name.startswith("G") and name.endswith(_TRAINED_SUFFIX) and name[: -len(_TRAINED_SUFFIX)] in names:
+        return name[: -len(_TRAINED_SUFFIX)]
+    return None
 
 
 def write_snapshot(
@@ -34,7 +42,7 @@ def write_snapshot(
     networks = {
         name: {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in net.items()}
         for name, net in saved.items()
-        if not (ema_only and name == _TRAINED and _AVERAGE in saved)
+        if not (ema_only and _average_of(name, saved))
     }
     meta = state["meta"]
     return save_checkpoint(dest, {
@@ -65,8 +73,9 @@ def warm_start(recipe: Recipe, path: str | os.PathLike) -> dict[str, Any]:
     restarted = []
     for name, net in recipe.networks().items():
         source = name
-        if name == _TRAINED and name not in state["networks"] and _AVERAGE in state["networks"]:
-            source = _AVERAGE  # an --ema-only snapshot: training continues from the average
+        average = _average_of(name, state["networks"])
+        if name not in state["networks"] and average:
+            source = average  # an --ema-only snapshot: training continues from the average
             restarted.append(name)
         if source not in state["networks"]:
             raise ValueError(f"{path}: no weights for network {name!r}")

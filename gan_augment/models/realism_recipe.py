@@ -3,9 +3,10 @@
 The realism recipe: the projected discriminator (Sauer et al., "Projected GANs Converge
 Faster", NeurIPS 2021; :mod:`gan_augment.models.projected`) conditioned on the lesion mask,
 hinge loss, DiffAugment in front of D (Zhao et al. 2020) and an exponential moving average of
-the generator's weights (:mod:`gan_augment.ema`). ``pix2pix`` and ``residual_unet`` offer it as
-options next to their papers' PatchGAN (``discriminator="patch" | "projected"``,
-``ema_half_life_images``); ``inpaint`` trains with it only. Not a model's recipe itself: the
+the generator's weights (:mod:`gan_augment.ema`). ``pix2pix``, ``residual_unet`` and ``cyclegan``
+(unconditional: no condition channels) offer it as options next to their papers' PatchGAN
+(``discriminator="patch" | "projected"``, ``ema_half_life_images``); ``pix2pixhd`` keeps its
+multi-scale PatchGANs and offers the EMA; ``inpaint`` trains with it only. Not a model's recipe itself: the
 ``_recipe`` suffix marks it as training-only, so nothing on the inference path imports it.
 """
 
@@ -26,6 +27,11 @@ from gan_augment.recipe import Recipe
 DISCRIMINATORS = ("patch", "projected")
 
 
+def check_discriminator(kind: str) -> None:
+    if kind not in DISCRIMINATORS:
+        raise ValueError(f"discriminator must be one of {DISCRIMINATORS}, got {kind!r}")
+
+
 def projected_discriminator(hparams: Any, condition_channels: int) -> ProjectedDiscriminator:
     """The projected discriminator with the settings of ``hparams`` (``backbone``,
     ``feature_input_size``, ``d_width``, ``projection_seed``)."""
@@ -44,9 +50,9 @@ def conditional_discriminator(
     """``(discriminator, its trainable part)`` for ``hparams.discriminator``: ``"patch"``, the
     PatchGAN on the image and condition channels concatenated (``ndf``, ``d_layers``,
     ``patch_norm``); ``"projected"``, :func:`projected_discriminator` reading the condition at
-    each scale, of which only the per-scale heads train."""
-    if hparams.discriminator not in DISCRIMINATORS:
-        raise ValueError(f"discriminator must be one of {DISCRIMINATORS}, got {hparams.discriminator!r}")
+    each scale, of which only the per-scale heads train. ``condition_channels=0``: an
+    unconditional discriminator of the image alone."""
+    check_discriminator(hparams.discriminator)
     if hparams.discriminator == "projected":
         projected = projected_discriminator(hparams, condition_channels)
         return projected, projected.heads
@@ -60,14 +66,19 @@ def conditional_discriminator(
 
 
 def discriminate(
-    discriminator: nn.Module, hparams: Any, image: Tensor, condition: Tensor, *, condition_first: bool
+    discriminator: nn.Module, hparams: Any, image: Tensor, condition: Tensor | None, *, condition_first: bool = False
 ) -> list[Tensor]:
     """Logit maps (one per scale) of :func:`conditional_discriminator`'s network for ``image``
     given ``condition`` (in [-1, 1], e.g. the mask mapped to {-1, 1}). DiffAugment
     (``hparams.diffaugment``) moves image and condition with the same geometry and jitters the
     colour of the image only. The PatchGAN reads the channels concatenated, the condition
     first or last (``condition_first``, the order its checkpoints were trained with); the
-    projected discriminator reads the condition in [0, 1]."""
+    projected discriminator reads the condition in [0, 1]. ``condition=None``: an
+    unconditional discriminator (built with ``condition_channels=0``) judges the image alone."""
+    if condition is None:
+        if hparams.diffaugment:
+            image = diff_augment(image, hparams.diffaugment)
+        return discriminator(image) if hparams.discriminator == "projected" else [discriminator(image)]
     c, k = condition.shape[1], image.shape[1]
     pair = torch.cat([condition, image] if condition_first else [image, condition], dim=1)
     if hparams.diffaugment:
@@ -91,6 +102,8 @@ class EMARecipe(Recipe):
 
     def init_ema(self, half_life_images: float) -> None:
         """An average of ``self.generator`` with that half-life in images; none for 0."""
+        if half_life_images < 0:
+            raise ValueError(f"ema_half_life_images must be >= 0 (0: no moving average), got {half_life_images}")
         self.ema = EMA(self.generator, half_life_images) if half_life_images > 0 else None
         self.images_seen = 0
 
