@@ -181,6 +181,22 @@ def test_residual_unet_upsampling_option():
         create("residual_unet", ngf=4, n_blocks=1, upsample="bilinear")
 
 
+@pytest.mark.parametrize("name", ["cyclegan", "pix2pixhd"])
+def test_resnet_generator_upsampling_option(name):
+    """``transpose`` (the default) is the paper's network, keys as in its checkpoints (3x3
+    stride-2 transposed convolutions); ``resize`` has none; anything else is refused by name."""
+    tiny = get_spec(name).tiny_generator_config
+    paper, resize = create(name, **tiny), create(name, **tiny, upsample="resize")
+    ups = [m for m in paper.modules() if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert ups == [paper.model[11], paper.model[14]]  # model.11.weight, model.14.weight: 2 downsamplings, 1 block
+    assert all(m.kernel_size == (3, 3) and m.stride == (2, 2) and m.output_padding == (1, 1) for m in ups)
+    assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in resize.modules())
+    x = torch.rand(2, paper.model[1].in_channels, 32, 32) * 2 - 1
+    assert resize(x).shape == paper(x).shape == (2, 3, 32, 32)
+    with pytest.raises(ValueError, match=r"upsample must be one of \('transpose', 'resize'\), got 'bilinear'"):
+        create(name, **tiny, upsample="bilinear")
+
+
 def test_semantic_map_is_one_hot_with_outside_lesion_and_attributes():
     image = np.full((40, 40, 3), 180, np.uint8)
     image[:4], image[:, :3] = 5, 5  # dark vignette touching the border

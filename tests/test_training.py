@@ -27,6 +27,15 @@ PROJECTED_RESIDUAL_UNET = {
     "beta1": 0, "beta2": 0.99, "ema_half_life_images": 100.0, "diffaugment": "color,translation,cutout",
 }
 
+# CycleGAN with the realism recipe: unconditional projected discriminators, hinge loss, EMA of both generators
+PROJECTED_CYCLEGAN = {
+    "upsample": "resize", "discriminator": "projected", "feature_input_size": 32, "d_width": 8, "gan_mode": "hinge",
+    "beta1": 0, "beta2": 0.99, "ema_half_life_images": 100.0, "diffaugment": "color,translation,cutout",
+}
+
+# pix2pixHD with resize-convolutions and an EMA (its multi-scale PatchGANs and feature matching stay)
+EMA_PIX2PIXHD = {"upsample": "resize", "ema_half_life_images": 100.0, "diffaugment": "color,translation,cutout"}
+
 
 def assert_same_networks(a, b):
     """Every tensor of every network of two saved recipe states is equal."""
@@ -90,6 +99,95 @@ def test_residual_unet_refuses_unknown_options():
         make_recipe("residual_unet", 32, {**tiny, "upsample": "bilinear"})
     with pytest.raises(ValueError, match="direction must be 'add' or 'remove'"):
         make_recipe("residual_unet", 32, {**tiny, "direction": "both"})
+
+
+def test_cyclegan_projected_recipe_resumes_exactly_and_exports_both_averages(tmp_path):
+    tiny_run("cyclegan", tmp_path / "straight", steps=4, overrides=PROJECTED_CYCLEGAN)
+    tiny_run("cyclegan", tmp_path / "split", steps=4, max_session_steps=2, overrides=PROJECTED_CYCLEGAN)
+    _, second = tiny_run("cyclegan", tmp_path / "split", steps=4, resume=True, overrides=PROJECTED_CYCLEGAN)
+    assert second.finished and {"G_gan", "cycle", "D_A", "D_B"} <= set(second.last_losses)
+    a = load_checkpoint(tmp_path / "straight" / CHECKPOINT_NAME)["recipe"]
+    b = load_checkpoint(tmp_path / "split" / CHECKPOINT_NAME)["recipe"]
+    assert set(a["networks"]) == {"G", "G_train", "G_BA", "G_BA_train", "D_A", "D_B"}
+    assert a["images_seen"] == b["images_seen"] == 8
+    assert_same_networks(a, b)
+    for pool in ("A", "B"):
+        assert all(torch.equal(x, y) for x, y in zip(a["pools"][pool]["images"], b["pools"][pool]["images"]))
+    for d in ("D_A", "D_B"):
+        assert any(k.startswith("heads.") for k in a["networks"][d]), "not the projected discriminator"
+        assert not any("features" in k for k in a["networks"][d]), "the frozen backbone must not be saved"
+    for ema, last in (("G", "G_train"), ("G_BA", "G_BA_train")):
+        assert any(not torch.equal(a["networks"][ema][k], a["networks"][last][k]) for k in a["networks"][ema]), f"{ema} equals the last iterate"
+    from safetensors.torch import load_file
+
+    from gan_augment.export import export_run
+    from gan_augment.synthesizer import from_pretrained
+
+    for network, direction in (("G", "add"), ("G_BA", "remove")):
+        folder = export_run(tmp_path / "straight", tmp_path / f"export-{network}", network=network)
+        exported, ema = load_file(folder / "model.safetensors"), a["networks"][network]
+        assert exported.keys() == ema.keys() and all(torch.equal(exported[k], ema[k]) for k in exported)
+        synth = from_pretrained(folder, device="cpu")
+        assert synth.direction == direction and synth.generator_config["upsample"] == "resize"
+        assert synth.translate(images=torch.rand(2, 3, 32, 32), seed=0).shape == (2, 3, 32, 32)
+
+
+def test_cyclegan_ema_only_snapshot_warm_starts_both_trained_generators_from_their_averages(tmp_path):
+    from gan_augment.snapshot import warm_start, write_snapshot
+
+    tiny_run("cyclegan", tmp_path / "run", steps=2, overrides={"ema_half_life_images": 100.0})
+    snap = write_snapshot(tmp_path / "run", tmp_path / "snap.safetensors", torch.float32, ema_only=True)
+    saved = load_checkpoint(snap)["networks"]
+    assert set(saved) == {"G", "G_BA", "D_A", "D_B"}
+    spec = get_spec("cyclegan")
+    recipe = make_recipe("cyclegan", spec.tiny_image_size, {**spec.tiny_generator_config, **spec.tiny_hparams, "ema_half_life_images": 100.0})
+    info = warm_start(recipe, snap)
+    assert "G_train, G_BA_train restarted from the moving average" in info["note"]
+    nets = recipe.networks()
+    for ema, trained in (("G", "G_train"), ("G_BA", "G_BA_train")):
+        assert all(torch.equal(v, saved[ema][k]) for k, v in nets[trained].state_dict().items())
+
+
+def test_cyclegan_refuses_unknown_options():
+    spec = get_spec("cyclegan")
+    tiny = {**spec.tiny_generator_config, **spec.tiny_hparams}
+    with pytest.raises(ValueError, match=r"discriminator must be one of \('patch', 'projected'\), got 'stylegan'"):
+        make_recipe("cyclegan", 32, {**tiny, "discriminator": "stylegan"})
+    with pytest.raises(ValueError, match=r"upsample must be one of \('transpose', 'resize'\), got 'bilinear'"):
+        make_recipe("cyclegan", 32, {**tiny, "upsample": "bilinear"})
+    with pytest.raises(ValueError, match=r"gan_mode must be one of \('vanilla', 'lsgan', 'hinge'\), got 'wgan'"):
+        make_recipe("cyclegan", 32, {**tiny, "gan_mode": "wgan"})
+    with pytest.raises(ValueError, match="ema_half_life_images must be >= 0"):
+        make_recipe("cyclegan", 32, {**tiny, "ema_half_life_images": -1})
+
+
+def test_pix2pixhd_ema_recipe_resumes_exactly_and_exports_the_ema(tmp_path):
+    tiny_run("pix2pixhd", tmp_path / "straight", steps=4, overrides=EMA_PIX2PIXHD)
+    tiny_run("pix2pixhd", tmp_path / "split", steps=4, max_session_steps=2, overrides=EMA_PIX2PIXHD)
+    _, second = tiny_run("pix2pixhd", tmp_path / "split", steps=4, resume=True, overrides=EMA_PIX2PIXHD)
+    assert second.finished and {"G_gan", "G_feat"} <= set(second.last_losses)
+    a = load_checkpoint(tmp_path / "straight" / CHECKPOINT_NAME)["recipe"]
+    b = load_checkpoint(tmp_path / "split" / CHECKPOINT_NAME)["recipe"]
+    assert set(a["networks"]) == {"G", "G_train", "D"} and a["images_seen"] == b["images_seen"] == 8
+    assert_same_networks(a, b)
+    ema, last = a["networks"]["G"], a["networks"]["G_train"]
+    assert any(not torch.equal(ema[k], last[k]) for k in ema), "EMA equals the last iterate"
+    from safetensors.torch import load_file
+
+    exported = load_file(tmp_path / "straight" / "pretrained" / "model.safetensors")
+    assert exported.keys() == ema.keys() and all(torch.equal(exported[k], ema[k]) for k in exported)
+    from gan_augment.synthesizer import from_pretrained
+
+    assert from_pretrained(tmp_path / "straight" / "pretrained", device="cpu").generator_config["upsample"] == "resize"
+
+
+def test_pix2pixhd_refuses_unknown_options():
+    spec = get_spec("pix2pixhd")
+    tiny = {**spec.tiny_generator_config, **spec.tiny_hparams}
+    with pytest.raises(ValueError, match=r"upsample must be one of \('transpose', 'resize'\), got 'bilinear'"):
+        make_recipe("pix2pixhd", 32, {**tiny, "upsample": "bilinear"})
+    with pytest.raises(ValueError, match="ema_half_life_images must be >= 0"):
+        make_recipe("pix2pixhd", 32, {**tiny, "ema_half_life_images": -1})
 
 
 def test_progan_exports_its_moving_average_and_resumes_it_exactly(tmp_path):
