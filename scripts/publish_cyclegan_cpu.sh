@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# CycleGAN (Zhu et al. 2017: unpaired lesion-free skin <-> lesion skin) trained on a 2-core CPU
+# with the realism recipe: resize-convolutions in both generators, two unconditional projected
+# discriminators on frozen EfficientNet-Lite1 features (one per domain), hinge loss, an EMA of
+# both generators, DiffAugment; the paper's cycle (x10) and identity (x0.5) losses and its pool
+# of 50 fakes stay. One run trains both directions: G adds a lesion (skin -> lesion), G_BA
+# removes it; DIRECTION picks which one evaluate/publish export. Training state lives outside
+# the repository in $RUN; a float16 EMA snapshot for --warm-start on another machine goes to
+# snapshots/.
+#
+#   scripts/publish_cyclegan_cpu.sh train                       # (re)start or continue the run for MINUTES minutes
+#   DIRECTION=add scripts/publish_cyclegan_cpu.sh evaluate      # export G to $NEW, realism in its domain on ISIC 2017 validation
+#   DIRECTION=add scripts/publish_cyclegan_cpu.sh publish       # $NEW -> model_cards/, samples, card, snapshot
+#
+# Data: the training splits only (ISIC 2017 training, HAM10000's 80 % training part); ISIC 2017
+# validation / test and HAM10000 test stay held out for evaluation.
+# Cost (measured 2026-12-01, 1 thread on the shared 2-core CPU, bundled sample): ~9 s per step of 8 at
+# 128 px (two generators, two projected discriminators), ~3 GB peak RSS.
+set -euo pipefail
+DIRECTION=${DIRECTION:-add}
+case "$DIRECTION" in add) NETWORK=G ;; remove) NETWORK=G_BA ;; *) echo "DIRECTION must be add or remove, got '$DIRECTION'" >&2; exit 2 ;; esac
+RUN=${RUN:-$HOME/gan-runs/cyclegan-128}
+DEST=${DEST:-model_cards/cyclegan-$DIRECTION-128}
+NEW=${NEW:-$HOME/gan-runs/exports/cyclegan-$DIRECTION-128}
+REPORT=${REPORT:-reports/realism/isic2017-validation-cyclegan-$DIRECTION}
+MINUTES=${MINUTES:-60}
+NGF=${NGF:-16}
+BATCH=${BATCH:-8}
+EMA_HALF_LIFE=${EMA_HALF_LIFE:-10000}
+GA=${GA:-.venv/bin/gan-augment}
+case "${1:-}" in
+  train)
+    resume=(); [ -f "$RUN/checkpoint.safetensors" ] && resume=(--resume)
+    $GA train cyclegan --data ../shared/data/isic2017 --data ../shared/data/ham10000 --split training --size 128 \
+      --set ngf="$NGF" --set upsample=resize --set discriminator=projected \
+      --set gan_mode=hinge --set beta1=0 --set beta2=0.99 --set lr_decay_start=1 \
+      --set ema_half_life_images="$EMA_HALF_LIFE" --diffaugment color,translation,cutout \
+      --steps 100000 --batch-size "$BATCH" --workers 1 --sample-every 250 --checkpoint-every 250 \
+      --max-minutes "$MINUTES" --out "$RUN" "${resume[@]}"
+    ;;
+  evaluate)
+    $GA export "$RUN" --to "$NEW" --network "$NETWORK" --dtype float16 --hub-id "gan-augment/cyclegan-$DIRECTION-128" \
+      --license other --license-name training-data-terms
+    # held out and unpaired, in the generator's own domain: add = skin patches of half A (CycleGAN ignores
+    # A's lesion masks) vs lesion crops of half B; remove = A's lesion crops vs B's skin patches (whole view only)
+    baselines=identity; [ "$DIRECTION" = add ] && baselines=copy-paste,copy-paste-harmonized,identity
+    $GA evaluate "$NEW" --data ../shared/data/isic2017 --split validation --max-items 300 --domain "$DIRECTION" \
+      --baselines "$baselines" --bank-data ../shared/data/isic2017 --bank-split training \
+      --train-data ../shared/data/isic2017 --train-split training --out "$REPORT"
+    ;;
+  publish)
+    rm -rf "$DEST" && cp -r "$NEW" "$DEST"
+    cp "$REPORT/grid.png" "$DEST/samples.png"
+    baselines=identity; [ "$DIRECTION" = add ] && baselines=copy-paste-harmonized
+    $GA card "$DEST" --realism "$REPORT" --candidate "$(basename "$NEW")" --baselines "$baselines" \
+      --samples "$DEST/samples.png" --samples-caption "Held-out ISIC 2017 validation: real B, input A, and each candidate's output." \
+      ${NOTES:+--notes "$NOTES"}
+    mkdir -p snapshots
+    $GA snapshot "$RUN" --to snapshots/cyclegan-128.safetensors --ema-only
+    ;;
+  *) echo "usage: DIRECTION=add|remove $0 train|evaluate|publish" >&2; exit 2 ;;
+esac

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# pix2pixHD (Wang et al. 2018; skin lesions: Bissoto et al. 2018, label map + SLIC instance map ->
+# dermoscopic image) trained on a 2-core CPU: the paper's multi-scale PatchGANs (2 scales at
+# 128 px) and feature matching, with resize-convolutions in the global generator (no
+# transposed-convolution checkerboards), an EMA of the generator (exported) and DiffAugment.
+# Training state lives outside the repository in $RUN; a float16 EMA snapshot for --warm-start
+# on another machine goes to snapshots/.
+#
+#   scripts/publish_pix2pixhd_cpu.sh train      # (re)start or continue the run for MINUTES minutes
+#   scripts/publish_pix2pixhd_cpu.sh evaluate   # export to $NEW, realism on held-out ISIC 2017 validation
+#   scripts/publish_pix2pixhd_cpu.sh publish    # $NEW -> model_cards/, samples, card, snapshot
+#
+# Data: the training splits only (ISIC 2017 training, HAM10000's 80 % training part); ISIC 2017
+# validation / test and HAM10000 test stay held out for evaluation.
+# Cost (measured 2026-12-01, 1 thread on the shared 2-core CPU, bundled sample): ~7 s per step of 8 at
+# 128 px, ~2.5 GB peak RSS.
+set -euo pipefail
+RUN=${RUN:-$HOME/gan-runs/pix2pixhd-128}
+DEST=${DEST:-model_cards/pix2pixhd-isic2017-128}
+NEW=${NEW:-$HOME/gan-runs/exports/pix2pixhd-isic2017-128}
+REPORT=${REPORT:-reports/realism/isic2017-validation-pix2pixhd}
+MINUTES=${MINUTES:-60}
+BATCH=${BATCH:-8}
+EMA_HALF_LIFE=${EMA_HALF_LIFE:-10000}
+GA=${GA:-.venv/bin/gan-augment}
+case "${1:-}" in
+  train)
+    resume=(); [ -f "$RUN/checkpoint.safetensors" ] && resume=(--resume)
+    $GA train pix2pixhd --data ../shared/data/isic2017 --data ../shared/data/ham10000 --split training --size 128 \
+      --set ngf=32 --set num_D=2 --set upsample=resize --set ema_half_life_images="$EMA_HALF_LIFE" --set lr_decay_start=1 \
+      --diffaugment color,translation,cutout \
+      --steps 100000 --batch-size "$BATCH" --workers 1 --sample-every 250 --checkpoint-every 250 \
+      --max-minutes "$MINUTES" --out "$RUN" "${resume[@]}"
+    ;;
+  evaluate)
+    $GA export "$RUN" --to "$NEW" --dtype float16 --hub-id gan-augment/pix2pixhd-isic2017-128 \
+      --license other --license-name training-data-terms
+    $GA evaluate "$NEW" --data ../shared/data/isic2017 --split validation --max-items 300 --views whole,crop \
+      --baselines copy-paste,copy-paste-harmonized --bank-data ../shared/data/isic2017 --bank-split training \
+      --train-data ../shared/data/isic2017 --train-split training --out "$REPORT"
+    ;;
+  publish)
+    rm -rf "$DEST" && cp -r "$NEW" "$DEST"
+    cp "$REPORT/grid.png" "$DEST/samples.png"
+    $GA card "$DEST" --realism "$REPORT" --candidate "$(basename "$NEW")" --baselines copy-paste-harmonized \
+      --samples "$DEST/samples.png" --samples-caption "Held-out ISIC 2017 validation: real B, A's mask, and each candidate's output." \
+      ${NOTES:+--notes "$NOTES"}
+    mkdir -p snapshots
+    $GA snapshot "$RUN" --to snapshots/pix2pixhd-128.safetensors --ema-only
+    ;;
+  *) echo "usage: $0 train|evaluate|publish" >&2; exit 2 ;;
+esac
