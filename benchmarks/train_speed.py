@@ -36,12 +36,15 @@ CPU_SETTINGS: dict[str, dict] = {
         "diffaugment": "color,translation,cutout",
     },
     "inpaint": {},
-    "pix2pixhd": {"ngf": 32, "ndf": 32, "num_D": 2},
+    "pix2pixhd": {"ngf": 32, "num_D": 2, "upsample": "resize", "ema_half_life_images": 10000, "diffaugment": "color,translation,cutout"},
     "residual_unet": {
         "ngf": 16, "upsample": "resize", "discriminator": "projected", "gan_mode": "hinge", "ema_half_life_images": 10000,
         "diffaugment": "color,translation,cutout",
     },
-    "cyclegan": {"ngf": 32, "ndf": 32},
+    "cyclegan": {
+        "ngf": 16, "upsample": "resize", "discriminator": "projected", "gan_mode": "hinge", "ema_half_life_images": 10000,
+        "diffaugment": "color,translation,cutout",
+    },
 }
 
 _CHILD = r"""
