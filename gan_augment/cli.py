@@ -294,7 +294,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     # lazy: each command imports what it needs, so `gan-augment --help` / `list` start fast
     import torch
 
-    from gan_augment.data import open_dataset
+    from gan_augment.data import concat_datasets, open_dataset
     from gan_augment.devices import resolve_device
     from gan_augment.metrics import FeatureExtractor
     from gan_augment.realism import (
@@ -358,7 +358,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             candidates[b] = copy_paste_candidate(bank, harmonize=b == "copy-paste-harmonized")
     training = None
     if args.train_data:
-        training = open_dataset(args.train_data, args.train_split)
+        training = concat_datasets([open_dataset(path, args.train_split) for path in args.train_data])
         shared = {r.image.resolve() for r in training.records} & {r.image.resolve() for r in heldout.records}
         if shared:
             raise SystemExit(f"--train-data shares {len(shared)} images with the held-out set: name the models' training split")
@@ -507,8 +507,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("models", nargs="+", metavar="MODEL", help="pretrained name or folder (gan-augment pretrained); 'none' for baselines only")
     ev.add_argument("--data", required=True, help="held-out data in an official layout (with lesion masks)")
-    ev.add_argument("--train-data", default=None, metavar="PATH", help="the models' training data: adds a memorization check (nearest training image per output; "
-                    "with --domain, the training set's lesion crops (add) or skin patches (remove))")
+    ev.add_argument("--train-data", action="append", default=None, metavar="PATH",
+                    help="the models' training data, repeatable (every data set they trained on): adds a memorization check (nearest "
+                    "training image per output; with --domain, the training set's lesion crops (add) or skin patches (remove))")
     ev.add_argument("--train-split", default="training")
     ev.add_argument("--max-training", type=int, default=2000, help="random training images searched for the nearest one")
     ev.add_argument("--split", default=None, choices=["validation", "test", "training"],

@@ -156,15 +156,38 @@ def copy_paste_candidate(bank: Any, harmonize: bool = True) -> Synthesize:
 
 
 # --- the protocol ----------------------------------------------------------------------------
-def unpaired_split(n: int, max_items: int | None = None, seed: int = 0) -> tuple[list[int], list[int]]:
+def unpaired_split(
+    n: int, max_items: int | None = None, seed: int = 0, groups: Sequence[Any] | None = None
+) -> tuple[list[int], list[int]]:
     """Disjoint halves A and B of ``range(n)`` (shuffled with ``seed``), each of at most
-    ``max_items`` indices, in random order."""
+    ``max_items`` indices, in random order.
+
+    ``groups`` (e.g. HAM10000's lesion ids; ``None`` entries are groups of one): whole groups go
+    to one half, so that no lesion photographed twice is in A and in B; both halves are then cut
+    to the size of the smaller one."""
     if n < 2:
         raise ValueError(f"an unpaired split needs at least 2 items, got {n}")
-    perm = np.random.default_rng(seed).permutation(n)
-    half = n // 2
-    cap = half if max_items is None else min(half, int(max_items))
-    return perm[:cap].tolist(), perm[half : half + cap].tolist()
+    rng = np.random.default_rng(seed)
+    if groups is None or all(g is None for g in groups):
+        perm = rng.permutation(n)
+        half = n // 2
+        cap = half if max_items is None else min(half, int(max_items))
+        return perm[:cap].tolist(), perm[half : half + cap].tolist()
+    if len(groups) != n:
+        raise ValueError(f"groups must have one entry per item ({n}), got {len(groups)}")
+    members: dict[Any, list[int]] = {}
+    for i, g in enumerate(groups):
+        members.setdefault(("item", i) if g is None else ("group", g), []).append(i)
+    keys = list(members)
+    a: list[int] = []
+    b: list[int] = []
+    for k in rng.permutation(len(keys)):
+        (a if len(a) < n // 2 else b).extend(members[keys[k]])
+    if not a or not b:
+        raise ValueError("an unpaired split needs at least 2 groups")
+    a, b = rng.permutation(a).tolist(), rng.permutation(b).tolist()
+    cap = min(len(a), len(b)) if max_items is None else min(len(a), len(b), int(max_items))
+    return a[:cap], b[:cap]
 
 
 def _load(dataset: DermDataset, indices: list[int], size: int) -> Items:
@@ -299,7 +322,9 @@ def evaluate(
         if not views:
             raise ValueError(f"the {domain} protocol has no view among {sorted(protocol['skipped_views'])}: {protocol['skipped_views']}")
     start = time.perf_counter()
-    idx_a, idx_b = unpaired_split(len(heldout), max_items, seed)
+    groups = [getattr(r, "group", None) for r in getattr(heldout, "records", [])] or None
+    idx_a, idx_b = unpaired_split(len(heldout), max_items, seed, groups)
+    grouped = groups is not None and any(g is not None for g in groups)
     if domain is None:
         real_a = inputs = _load(heldout, idx_a, size)
         real_b = _load(heldout, idx_b, size)
@@ -377,6 +402,7 @@ def evaluate(
             "size": size,
             "max_items": max_items,
             "seed": seed,
+            "split": "by lesion id (no lesion in both halves)" if grouped else "per image",
             "views": list(views),
             **protocol,
             "resize": "centre-crop to square, bilinear resize to size (masks: nearest), same for real and synthetic",

@@ -293,8 +293,8 @@ def _fit(
 
     start_step = step
     running: dict[str, float] = {}
+    counts: dict[str, int] = {}  # a loss logged on some steps only (e.g. lazy R1) is averaged over those steps
     last: dict[str, float] = {}
-    n_running = 0
     t_start = time.perf_counter()
     t_last_ckpt = t_start
     seconds_at_start = train_seconds
@@ -325,9 +325,9 @@ def _fit(
                 bar.update(1)
                 for k, v in losses.items():
                     running[k] = running.get(k, 0.0) + v
-                n_running += 1
+                    counts[k] = counts.get(k, 0) + 1
                 if step % config.log_every == 0 or step == total:
-                    last = {k: float(v) / n_running for k, v in running.items()}
+                    last = {k: float(v) / counts[k] for k, v in running.items()}
                     if world.distributed:
                         last = mean_over_ranks(last, comm_device)
                     bad = [k for k, v in last.items() if not math.isfinite(v)]
@@ -335,7 +335,7 @@ def _fit(
                         raise FloatingPointError(
                             f"step {step}: loss {bad} is not finite; the last good checkpoint is {ckpt_path}"
                         )
-                    running, n_running = {}, 0
+                    running, counts = {}, {}
                     train_seconds = seconds_at_start + time.perf_counter() - t_start
                     ends = _expected_end(step - start_step, total - step, time.perf_counter() - t_start, config.max_minutes)
                     bar.set_postfix({**{k: f"{v:.3f}" for k, v in last.items()}, "ends": ends})

@@ -110,6 +110,19 @@ def test_unpaired_split_is_disjoint_capped_and_seeded():
         unpaired_split(1)
 
 
+def test_unpaired_split_keeps_every_lesion_in_one_half():
+    groups = [f"L{i // 3}" for i in range(60)] + [None] * 9  # 20 lesions photographed 3 times, 9 single images
+    a, b = unpaired_split(len(groups), seed=1, groups=groups)
+    assert len(a) == len(b) >= 30 and not set(a) & set(b)
+    assert not {groups[i] for i in a if groups[i]} & {groups[i] for i in b if groups[i]}
+    assert (a, b) == unpaired_split(len(groups), seed=1, groups=groups)
+    a3, b3 = unpaired_split(len(groups), max_items=3, seed=1, groups=groups)
+    assert len(a3) == len(b3) == 3
+    assert unpaired_split(10, seed=4, groups=[None] * 10) == unpaired_split(10, seed=4)  # no groups: per image, as before
+    with pytest.raises(ValueError, match="2 groups"):
+        unpaired_split(4, groups=["x"] * 4)
+
+
 def test_real_as_candidate_has_zero_kid_excess():
     data = memory_pairs(24)
     result = evaluate({"real A": identity}, data, size=32, max_items=12, extractor=pixel_features, progress=False)

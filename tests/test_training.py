@@ -218,7 +218,7 @@ def test_progan_logistic_r1_recipe_resumes_exactly_and_applies_r1_lazily(tmp_pat
     b = load_checkpoint(tmp_path / "split" / CHECKPOINT_NAME)["recipe"]
     assert_same_networks(a, b)
     r1 = [row["R1"] for row in map(json.loads, (tmp_path / "straight" / "log.jsonl").read_text().splitlines()) if "R1" in row]
-    assert len(r1) == 4 and sum(v == 0 for v in r1) == 2 and sum(v > 0 for v in r1) == 2, r1
+    assert len(r1) == 2 and all(v > 0 for v in r1), r1  # steps 0 and 2 of 4 (r1_every=2), logged only there
     with pytest.raises(ValueError, match="progan loss must be"):
         make_recipe("progan", 16, {**get_spec("progan").tiny_generator_config, "loss": "hinge"})
 

@@ -114,7 +114,7 @@ class ProGANRecipe(NoiseRecipe):
             d_fake = self.discriminator(fake_in, labels, stage, alpha).float()
         if logistic:
             loss_d = F.softplus(d_fake).mean() + F.softplus(-d_real).mean()
-            penalty = torch.zeros((), device=real.device)
+            penalty = None
             if self._step % int(hp.r1_every) == 0:  # lazy regularisation, weighted to keep its average strength
                 penalty = self._r1_penalty(real_in.float(), labels, stage, alpha)
                 loss_d = loss_d + 0.5 * hp.r1_gamma * int(hp.r1_every) * penalty
@@ -135,10 +135,7 @@ class ProGANRecipe(NoiseRecipe):
         if self.ema is not None:
             self.images_seen += self.global_batch(n)
             self.ema.update(self.generator, self.global_batch(n), self.images_seen)
-        return {
-            "D": loss_d.detach(),
-            "G": loss_g.detach(),
-            "R1" if logistic else "GP": penalty.detach(),
-            "stage": torch.tensor(float(stage)),
-            "alpha": torch.tensor(alpha),
-        }
+        losses = {"D": loss_d.detach(), "G": loss_g.detach(), "stage": torch.tensor(float(stage)), "alpha": torch.tensor(alpha)}
+        if penalty is not None:  # lazy R1: logged on the steps that compute it
+            losses["R1" if logistic else "GP"] = penalty.detach()
+        return losses
