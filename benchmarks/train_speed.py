@@ -59,8 +59,9 @@ name, size, batch, steps, warmup, options = sys.argv[1], int(sys.argv[2]), int(s
 spec = get_spec(name)
 seed_everything(0)
 recipe = make_recipe(name, size, options)
-if name == "progan":  # measure the final resolution, not the 4x4 start of the growth
-    recipe.generator.stage.fill_(recipe.generator.max_stage); recipe._step = 10**9
+if name == "progan":  # measure the final resolution, not the 4x4 start of the growth; with loss=logistic-r1 a step
+    # number off the R1 schedule: the 15 of 16 steps without the lazy R1 pass (WGAN-GP pays its penalty every step)
+    recipe.generator.stage.fill_(recipe.generator.max_stage); recipe._step = 10**9 + 1
 view = make_training_data(name, bundled_sample(), size, 0)
 items = [view[i % len(view)] for i in range(batch)]
 data = default_collate(items)

@@ -22,7 +22,7 @@ case "$DIRECTION" in add) NETWORK=G ;; remove) NETWORK=G_BA ;; *) echo "DIRECTIO
 RUN=${RUN:-$HOME/gan-runs/cyclegan-128}
 DEST=${DEST:-model_cards/cyclegan-$DIRECTION-128}
 NEW=${NEW:-$HOME/gan-runs/exports/cyclegan-$DIRECTION-128}
-REPORT=${REPORT:-reports/realism/isic2017-validation-cyclegan-$DIRECTION}
+REPORT=${REPORT:-reports/realism/ham10000-test-cyclegan-$DIRECTION}
 MINUTES=${MINUTES:-60}
 NGF=${NGF:-16}
 BATCH=${BATCH:-8}
@@ -44,16 +44,16 @@ case "${1:-}" in
     # held out and unpaired, in the generator's own domain: add = skin patches of half A (CycleGAN ignores
     # A's lesion masks) vs lesion crops of half B; remove = A's lesion crops vs B's skin patches (whole view only)
     baselines=identity; [ "$DIRECTION" = add ] && baselines=copy-paste,copy-paste-harmonized,identity
-    $GA evaluate "$NEW" --data ../shared/data/isic2017 --split validation --max-items 300 --domain "$DIRECTION" \
-      --baselines "$baselines" --bank-data ../shared/data/isic2017 --bank-split training \
-      --train-data ../shared/data/isic2017 --train-split training --out "$REPORT"
+    $GA evaluate "$NEW" --data ../shared/data/ham10000 --split test --max-items 300 --domain "$DIRECTION" \
+      --baselines "$baselines" --bank-data ../shared/data/ham10000 --bank-split training \
+      --train-data ../shared/data/isic2017 --train-data ../shared/data/ham10000 --train-split training --max-training 4000 --out "$REPORT"
     ;;
   publish)
     rm -rf "$DEST" && cp -r "$NEW" "$DEST"
     cp "$REPORT/grid.png" "$DEST/samples.png"
     baselines=identity; [ "$DIRECTION" = add ] && baselines=copy-paste-harmonized
     $GA card "$DEST" --realism "$REPORT" --candidate "$(basename "$NEW")" --baselines "$baselines" \
-      --samples "$DEST/samples.png" --samples-caption "Held-out ISIC 2017 validation: real B, input A, and each candidate's output." \
+      --samples "$DEST/samples.png" --samples-caption "Held-out HAM10000 test part (split by lesion id): real B, input A, and each candidate's output." \
       ${NOTES:+--notes "$NOTES"}
     mkdir -p snapshots
     $GA snapshot "$RUN" --to snapshots/cyclegan-128.safetensors --ema-only

@@ -35,9 +35,10 @@ case "${1:-}" in
   evaluate)
     $GA export "$RUN" --to "$NEW" --dtype float16 --hub-id gan-augment/pix2pixhd-isic2017-128 \
       --license other --license-name training-data-terms
+    # ISIC 2017 validation (150 images: about 75 per half) for comparison with the bundled Mask2Lesion
     $GA evaluate "$NEW" --data ../shared/data/isic2017 --split validation --max-items 300 --views whole,crop \
       --baselines copy-paste,copy-paste-harmonized --bank-data ../shared/data/isic2017 --bank-split training \
-      --train-data ../shared/data/isic2017 --train-split training --out "$REPORT"
+      --train-data ../shared/data/isic2017 --train-data ../shared/data/ham10000 --train-split training --max-training 4000 --out "$REPORT"
     ;;
   publish)
     rm -rf "$DEST" && cp -r "$NEW" "$DEST"

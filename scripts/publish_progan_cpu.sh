@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # How the bundled progan-ham10000-64 checkpoint was trained, measured and published on a
 # 2-core CPU: class-conditional ProGAN (Karras et al. 2018, labels as in Bissoto et al. 2018)
-# grown 4 -> 64 px on the HAM10000 training split (7 classes), WGAN-GP, DiffAugment in front
-# of D, the exported generator is the moving average (EMA). Measured here: with wider maps
+# grown 4 -> 64 px on the HAM10000 training split (7 classes), DiffAugment in front of D, the
+# exported generator is the moving average (EMA); the loss is set by LOSS (see STATUS below). Measured here: with wider maps
 # (fmap_base 512: 128 channels up to 16 px) a step of 32 took 1.5 s already at 16 px, so growing
 # to 64 px would have taken about 3.5 h and 128 px far longer than the 150-minute budget of a
 # run; the published size is 64 px with fmap_base 256 (128-128-64-32-16 channels at 4-64 px,

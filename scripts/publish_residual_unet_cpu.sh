@@ -18,7 +18,7 @@ case "$DIRECTION" in add|remove) ;; *) echo "DIRECTION must be add or remove, go
 RUN=${RUN:-$HOME/gan-runs/runet-$DIRECTION-128}
 DEST=${DEST:-model_cards/residual-unet-$DIRECTION-128}
 NEW=${NEW:-$HOME/gan-runs/exports/residual-unet-$DIRECTION-128}
-REPORT=${REPORT:-reports/realism/isic2017-validation-residual-unet-$DIRECTION}
+REPORT=${REPORT:-reports/realism/ham10000-test-residual-unet-$DIRECTION}
 MINUTES=${MINUTES:-60}
 NGF=${NGF:-16}
 EMA_HALF_LIFE=${EMA_HALF_LIFE:-10000}
@@ -39,15 +39,17 @@ case "${1:-}" in
     # held out and unpaired, in the model's own domain (--domain from the checkpoint): add = skin patches of half A
     # with A's lesion masks vs lesion crops of half B; remove = A's lesion crops vs B's skin patches (whole view only)
     baselines=identity; [ "$DIRECTION" = add ] && baselines=copy-paste,copy-paste-harmonized,identity
-    $GA evaluate "$NEW" --data ../shared/data/isic2017 --split validation --max-items 300 \
-      --baselines "$baselines" --bank-data ../shared/data/isic2017 --bank-split training \
-      --train-data ../shared/data/isic2017 --train-split training --out "$REPORT"
+    $GA evaluate "$NEW" --data ../shared/data/ham10000 --split test --max-items 300 --domain "$DIRECTION" \
+      --baselines "$baselines" --bank-data ../shared/data/ham10000 --bank-split training \
+      --train-data ../shared/data/isic2017 --train-data ../shared/data/ham10000 --train-split training --max-training 4000 --out "$REPORT"
     ;;
   publish)
     rm -rf "$DEST" && cp -r "$NEW" "$DEST"
     cp "$REPORT/grid.png" "$DEST/samples.png"
-    $GA card "$DEST" --realism "$REPORT" --candidate "$(basename "$NEW")" --baselines copy-paste-harmonized \
-      --samples "$DEST/samples.png" --samples-caption "Held-out ISIC 2017 validation: real B, input A (skin patch + lesion mask), and each candidate's output." \
+    baselines=identity; input="lesion crop + its mask"
+    [ "$DIRECTION" = add ] && baselines=copy-paste-harmonized && input="skin patch + a lesion mask"
+    $GA card "$DEST" --realism "$REPORT" --candidate "$(basename "$NEW")" --baselines "$baselines" \
+      --samples "$DEST/samples.png" --samples-caption "Held-out HAM10000 test part (split by lesion id): real B, input A ($input), and each candidate's output." \
       ${NOTES:+--notes "$NOTES"}
     mkdir -p snapshots
     $GA snapshot "$RUN" --to "snapshots/runet-$DIRECTION-128.safetensors" --ema-only
