@@ -13,6 +13,7 @@ import pytest
 from conftest import REPO
 
 sys.path.insert(0, str(REPO / "benchmarks"))
+import bank_scaling
 import generator_speed
 import loader
 import result_files
@@ -87,3 +88,12 @@ def test_readme_benchmark_commands_parse():
                 module.parse_args(shlex.split(line.strip()[len(prefix):]))
                 seen.add(name)
     assert seen == set(scripts)
+
+
+def test_bank_scaling_tiny(tmp_path):
+    out = tmp_path / "bank.json"
+    record = bank_scaling.main(["--images", "4", "--shard-size", "1", "--processes", "1", "2", "--cores", "2", "--out", str(out)])
+    assert json.loads(out.read_text()) == record
+    assert [r["processes"] for r in record["rows"]] == [1, 2] and [r["threads_per_process"] for r in record["rows"]] == [2, 1]
+    assert record["same_images_for_every_split"] is True  # 2 processes write the same shards as 1
+    assert _positive(*(r["images_per_s"] for r in record["rows"])) and record["rows"][0]["speedup_vs_fewest_processes"] == 1.0
