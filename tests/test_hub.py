@@ -242,3 +242,23 @@ def test_corrupted_weights_and_config_errors_name_the_file(tiny_pix2pix_dir, tmp
     (folder / "model.safetensors").write_bytes(data[: len(data) - 100])
     with pytest.raises(CheckpointMismatchError, match=r"truncated/model\.safetensors: cannot read the weights"):
         synth.translate(masks=masks_batch(1))
+
+
+@pytest.mark.parametrize("name", ["pix2pix", "dcgan", "inpaint"])
+def test_a_compiled_synthesizer_generates_what_the_eager_one_does_and_still_pickles(name):
+    """``Synthesizer.compile`` (torch.compile; the eager backend here, to stay fast) changes
+    how calls run, not what they return; pickling (spawned workers) leaves the compiled module
+    behind and the copy compiles its own."""
+    import pickle
+
+    synth = tiny_synthesizer(name)
+    masks = (torch.rand(2, 1, 32, 32) > 0.6).float()
+    images = torch.rand(2, 3, 32, 32)
+    kwargs = {"labels": 0} if synth.num_classes else {}
+    eager = synth.generate(masks=masks, images=images, seed=3, **kwargs)
+    assert synth.compile(backend="eager") is synth
+    compiled = synth.generate(masks=masks, images=images, seed=3, **kwargs)
+    assert synth._compiled is not None and torch.allclose(compiled, eager, atol=1e-6)
+    copy = pickle.loads(pickle.dumps(synth))
+    assert copy._compiled is None and copy._compile_options == {"backend": "eager"}
+    assert torch.allclose(copy.generate(masks=masks, images=images, seed=3, **kwargs), eager, atol=1e-6)
