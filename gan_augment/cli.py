@@ -290,6 +290,20 @@ def _evaluation_domain(choice: str, synths: dict[str, Any]) -> str | None:
     return domain
 
 
+def _check_domain_fits(domain: str | None, synths: dict[str, Any]) -> None:
+    """``--domain auto`` picked a translator's protocol: a whole-image model in the same run
+    (pix2pix, pix2pixHD, inpaint) would be scored there without the user having asked for it.
+    (An explicit ``--domain add`` may compare e.g. the inpainter on skin patches on purpose.)"""
+    if domain is None:
+        return
+    others = sorted(name for name, s in synths.items() if s.spec.domain_direction is None and s.task != "noise_to_image")
+    if others:
+        raise SystemExit(
+            f"{', '.join(others)} work on whole images, not in the {domain} protocol of skin <-> lesion translators: "
+            "evaluate them in their own run, or say which protocol all models get (--domain add|remove|off)"
+        )
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     # lazy: each command imports what it needs, so `gan-augment --help` / `list` start fast
     import torch
@@ -327,6 +341,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         name = Path(model).name or model
         synths[name if name not in synths else model] = from_pretrained(model, device=device)
     domain = _evaluation_domain(args.domain, synths)
+    if args.domain == "auto":
+        _check_domain_fits(domain, synths)
     for name, synth in synths.items():
         if synth.task == "noise_to_image":
             if domain:

@@ -515,3 +515,6 @@ def test_cli_evaluates_a_lesion_adder_in_its_own_domain_next_to_its_baselines(tm
         main(["evaluate", str(adder), str(remover), *common])
     with pytest.raises(SystemExit, match="no baseline for removing"):
         main(["evaluate", str(remover), *common, "--baselines", "copy-paste", "--bank-data", str(training)])
+    whole_image = tiny_synthesizer("pix2pix").save_pretrained(tmp_path / "pix2pix-tiny")
+    with pytest.raises(SystemExit, match="pix2pix-tiny work on whole images"):
+        main(["evaluate", str(adder), str(whole_image), *common])  # auto would score pix2pix in the add protocol unasked
