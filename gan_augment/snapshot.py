@@ -53,6 +53,8 @@ def write_snapshot(
             "step": int(state["step"]),
             "train_seconds": float(state["train_seconds"]),
             "command": meta.get("command"),
+            # images the moving average has seen: a warm start continues its ramp-up from here
+            **({"images_seen": int(state["recipe"]["images_seen"])} if "images_seen" in state["recipe"] else {}),
         },
         "networks": networks,
     })
@@ -85,6 +87,8 @@ def warm_start(recipe: Recipe, path: str | os.PathLike) -> dict[str, Any]:
             raise ValueError(f"{path}: non-finite values in {name} tensors {bad[:5]}")
         reference = net.state_dict()
         net.load_state_dict({k: v.to(reference[k].dtype) if k in reference else v for k, v in weights.items()}, strict=True)
+    if "images_seen" in info and hasattr(recipe, "images_seen"):
+        recipe.images_seen = int(info["images_seen"])  # the EMA keeps its half-life, not a fresh ramp-up
     note = "networks only; optimisers restarted" + (f"; {', '.join(restarted)} restarted from the moving average" if restarted else "")
     return {"file": str(path), **{k: info[k] for k in ("step", "train_seconds", "command")}, "note": note}
 

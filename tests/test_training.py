@@ -141,8 +141,10 @@ def test_cyclegan_ema_only_snapshot_warm_starts_both_trained_generators_from_the
     assert set(saved) == {"G", "G_BA", "D_A", "D_B"}
     spec = get_spec("cyclegan")
     recipe = make_recipe("cyclegan", spec.tiny_image_size, {**spec.tiny_generator_config, **spec.tiny_hparams, "ema_half_life_images": 100.0})
+    assert recipe.images_seen == 0
     info = warm_start(recipe, snap)
     assert "G_train, G_BA_train restarted from the moving average" in info["note"]
+    assert recipe.images_seen == 4  # 2 steps of 2: the average keeps its ramp-up position
     nets = recipe.networks()
     for ema, trained in (("G", "G_train"), ("G_BA", "G_BA_train")):
         assert all(torch.equal(v, saved[ema][k]) for k, v in nets[trained].state_dict().items())
