@@ -6,6 +6,7 @@ Kept deliberately small: a layer lives here only once two paper files need it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -198,3 +199,19 @@ def count_parameters(module: nn.Module) -> int:
 def label_maps(labels: Tensor, num_classes: int, height: int, width: int) -> Tensor:
     """One-hot labels as constant N x classes x H x W maps."""
     return F.one_hot(labels, num_classes).float()[:, :, None, None].expand(-1, -1, height, width)
+
+
+@dataclass
+class RealismRecipeOptions:
+    """The realism recipe's options shared by the conditional translators' hyper-parameters
+    (paper defaults: PatchGAN, no moving average): ``discriminator`` ``"patch"`` or
+    ``"projected"`` and the projected discriminator's settings (see
+    ``gan_augment.models.projected``), and the half-life in images of the exported moving
+    average of G (0: none)."""
+
+    discriminator: str = "patch"
+    backbone: int = 1
+    feature_input_size: int = 128
+    d_width: int = 64
+    projection_seed: int = 0
+    ema_half_life_images: float = 0.0

@@ -23,7 +23,7 @@ from typing import Any
 
 from torch import Tensor
 
-from gan_augment.models._blocks import ResnetGenerator
+from gan_augment.models._blocks import RealismRecipeOptions, ResnetGenerator
 from gan_augment.registry import ModelSpec, register
 
 
@@ -41,7 +41,7 @@ class CycleGANGenerator(ResnetGenerator):
 
 
 @dataclass
-class CycleGANHParams:
+class CycleGANHParams(RealismRecipeOptions):
     """The paper's recipe: two 70x70 PatchGANs, LSGAN, cycle loss x 10, identity loss x 0.5
     x 10, a pool of 50 fakes, Adam 2e-4 / beta1 0.5, linear decay over the second half.
 
@@ -62,12 +62,6 @@ class CycleGANHParams:
     beta2: float = 0.999
     lr_decay_start: float = 0.5
     diffaugment: str = ""
-    discriminator: str = "patch"
-    backbone: int = 1
-    feature_input_size: int = 128
-    d_width: int = 64
-    projection_seed: int = 0
-    ema_half_life_images: float = 0.0
 
 
 def images_only(masks: Tensor | None, images: Tensor | None) -> Tensor:

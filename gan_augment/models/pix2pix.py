@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from gan_augment.models._blocks import check_upsample, init_gan_weights, norm_layer, upsample_x2
+from gan_augment.models._blocks import RealismRecipeOptions, check_upsample, init_gan_weights, norm_layer, upsample_x2
 from gan_augment.registry import ModelSpec, register
 
 
@@ -126,7 +126,7 @@ class UNetGenerator(nn.Module):
 
 
 @dataclass
-class Pix2PixHParams:
+class Pix2PixHParams(RealismRecipeOptions):
     """Paper defaults: lambda_L1 = 100, Adam lr 2e-4, beta1 0.5, linear decay over the
     second half, 70x70 PatchGAN (3 layers), vanilla cGAN loss, D loss halved.
 
@@ -146,12 +146,6 @@ class Pix2PixHParams:
     beta2: float = 0.999
     lr_decay_start: float = 0.5
     diffaugment: str = ""
-    discriminator: str = "patch"
-    backbone: int = 1
-    feature_input_size: int = 128
-    d_width: int = 64
-    projection_seed: int = 0
-    ema_half_life_images: float = 0.0
     lambda_ms: float = 0.0
     ms_tau: float = 0.25
 

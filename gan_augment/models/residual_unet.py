@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from gan_augment.models._blocks import ResnetBlock, check_upsample, init_gan_weights, norm_layer, upsample_x2
+from gan_augment.models._blocks import RealismRecipeOptions, ResnetBlock, check_upsample, init_gan_weights, norm_layer, upsample_x2
 from gan_augment.registry import ModelSpec, register
 
 
@@ -68,7 +68,7 @@ def image_and_mask(masks: Tensor | None, images: Tensor | None) -> Tensor:
 
 
 @dataclass
-class ResidualUNetHParams:
+class ResidualUNetHParams(RealismRecipeOptions):
     """The paper's recipe: PatchGAN on image + mask, relevancy loss x 10; LSGAN loss; Adam
     lr 2e-4, decaying linearly over the second half of the run.
 
@@ -87,12 +87,6 @@ class ResidualUNetHParams:
     beta2: float = 0.999
     lr_decay_start: float = 0.5
     diffaugment: str = ""
-    discriminator: str = "patch"
-    backbone: int = 1
-    feature_input_size: int = 128
-    d_width: int = 64
-    projection_seed: int = 0
-    ema_half_life_images: float = 0.0
 
 
 def direction_of(hparams: Mapping[str, Any], network: str | None) -> str | None:
