@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from gan_augment.ema import EMA
 from gan_augment.functional import from_model_range, latent, seeded
 from gan_augment.registry import get_spec
 
@@ -138,3 +139,46 @@ class NoiseRecipe(Recipe):
         with seeded(0, self.device):
             fake = g(z, labels).float()
         return [from_model_range(batch["image"]), from_model_range(fake)]
+
+
+class EMARecipe(Recipe):
+    """A recipe whose generator may keep an exponential moving average (:meth:`init_ema`).
+
+    With the average, :meth:`generator_networks` names it ``G`` (what ``gan-augment export``
+    and ``snapshot --ema-only`` take) and the trained generator ``G_train``; the images seen
+    so far (over all processes) go into the checkpoint for an exact resume."""
+
+    ema: EMA | None = None
+    images_seen: int = 0
+
+    def init_ema(self, half_life_images: float) -> None:
+        """An average of ``self.generator`` with that half-life in images; none for 0."""
+        if half_life_images < 0:
+            raise ValueError(f"ema_half_life_images must be >= 0 (0: no moving average), got {half_life_images}")
+        self.ema = EMA(self.generator, half_life_images) if half_life_images > 0 else None
+        self.images_seen = 0
+
+    def generator_networks(self) -> dict[str, nn.Module]:
+        if self.ema is None:
+            return {"G": self.generator}
+        return {"G": self.ema.module, "G_train": self.generator}
+
+    @property
+    def exported_generator(self) -> nn.Module:
+        """The generator previews and exports show: the average where one is kept."""
+        return self.ema.module if self.ema is not None else self.generator
+
+    def update_ema(self, local_batch: int) -> None:
+        """After the generator's optimiser step on ``local_batch`` images of this process."""
+        if self.ema is None:
+            return
+        self.images_seen += self.global_batch(local_batch)
+        self.ema.update(self.generator, self.global_batch(local_batch), self.images_seen)
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        return {**state, "images_seen": self.images_seen} if self.ema is not None else state
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.images_seen = int(state.get("images_seen", 0))

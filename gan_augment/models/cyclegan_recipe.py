@@ -14,7 +14,8 @@ from gan_augment.functional import from_model_range, seeded
 from gan_augment.losses import GAN_MODES, summed_adversarial_loss
 from gan_augment.models._blocks import PatchDiscriminator, init_gan_weights, require_input_size, set_requires_grad
 from gan_augment.models.cyclegan import CycleGANGenerator, CycleGANHParams
-from gan_augment.models.realism_recipe import EMARecipe, check_discriminator, conditional_discriminator, discriminate
+from gan_augment.models.realism_recipe import check_discriminator, conditional_discriminator, discriminate
+from gan_augment.recipe import EMARecipe
 
 
 class ImagePool:

@@ -14,14 +14,13 @@ from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from gan_augment.diffaugment import diff_augment
-from gan_augment.ema import EMA
 from gan_augment.functional import from_model_range, seeded
 from gan_augment.lesion_box import DEFAULT_MARGIN, crop_resize, lesion_box
 from gan_augment.losses import mode_seeking_loss
 from gan_augment.models._blocks import set_requires_grad
 from gan_augment.models.inpaint import InpaintHParams, LesionInpaintGenerator
 from gan_augment.models.realism_recipe import projected_discriminator
-from gan_augment.recipe import Recipe
+from gan_augment.recipe import EMARecipe
 
 
 class LesionBoxView(Dataset):
@@ -94,7 +93,7 @@ def lesion_box_training_data(dataset: Dataset, image_size: int, seed: int) -> Le
     return LesionBoxView(dataset, image_size, seed)
 
 
-class InpaintRecipe(Recipe):
+class InpaintRecipe(EMARecipe):
     """Projected-GAN training of the inpainter on lesion-box crops.
 
     Each batch of ``n`` real crops gives ``n`` fakes: the first ``n/2`` conditions, each
@@ -106,24 +105,16 @@ class InpaintRecipe(Recipe):
         super().__init__(generator, generator_config, hparams, image_size)
         hp = hparams
         self.discriminator = projected_discriminator(hp, condition_channels=1)
-        self.ema = EMA(generator, hp.ema_half_life_images)
-        self.images_seen = 0
+        self.init_ema(hp.ema_half_life_images)
         betas = (hp.beta1, hp.beta2)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=hp.lr_g, betas=betas)
         self.opt_d = torch.optim.Adam([p for p in self.discriminator.parameters() if p.requires_grad], lr=hp.lr_d, betas=betas)
 
     def networks(self) -> dict[str, nn.Module]:
-        return {"G": self.ema.module, "G_train": self.generator, "D": self.discriminator}
+        return {**self.generator_networks(), "D": self.discriminator}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"G": self.opt_g, "D": self.opt_d}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "images_seen": self.images_seen}
-
-    def load_state_dict(self, state: Any) -> None:
-        super().load_state_dict(state)
-        self.images_seen = int(state.get("images_seen", 0))
 
     def _d(self, images: Tensor, masks: Tensor) -> list[Tensor]:
         if self.hparams.diffaugment:  # same geometry for image and mask; colour on the image only
@@ -172,12 +163,11 @@ class InpaintRecipe(Recipe):
             losses["G_ms"] = loss_ms.detach()
         total.backward()
         self.opt_g.step()
-        self.images_seen += self.global_batch(n)
-        self.ema.update(g, self.global_batch(n), self.images_seen)
+        self.update_ema(n)
         return losses
 
     def preview(self, batch: dict[str, Tensor]) -> list[Tensor]:
-        g = self.ema.module
+        g = self.exported_generator
         x = g.make_input(batch["mask"], batch["image"])
         columns = [batch["mask"].expand(-1, 3, -1, -1), from_model_range(batch["image"])]
         for s in range(3):

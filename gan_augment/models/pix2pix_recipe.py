@@ -13,7 +13,8 @@ from gan_augment.functional import from_model_range, seeded
 from gan_augment.losses import mode_seeking_loss, summed_adversarial_loss
 from gan_augment.models._blocks import set_requires_grad
 from gan_augment.models.pix2pix import Pix2PixHParams, UNetGenerator, mask_condition
-from gan_augment.models.realism_recipe import EMARecipe, conditional_discriminator, discriminate
+from gan_augment.models.realism_recipe import conditional_discriminator, discriminate
+from gan_augment.recipe import EMARecipe
 
 
 class Pix2PixRecipe(EMARecipe):

@@ -14,7 +14,7 @@ from gan_augment.losses import feature_matching_loss, multiscale_adversarial_los
 from gan_augment.models._blocks import MultiScaleDiscriminator, init_gan_weights, require_input_size, set_requires_grad
 from gan_augment.models.pix2pixhd import GlobalGenerator, Pix2PixHDHParams
 from gan_augment.models.pix2pixhd_maps import LABELS, NUM_CONDITION_CHANNELS, condition_maps
-from gan_augment.models.realism_recipe import EMARecipe
+from gan_augment.recipe import EMARecipe
 from gan_augment.train_data import GANTrainingView
 
 

@@ -10,10 +10,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gan_augment.diffaugment import diff_augment
-from gan_augment.ema import EMA
 from gan_augment.models._blocks import set_requires_grad
 from gan_augment.models.progan import ProGANDiscriminator, ProGANGenerator, ProGANHParams
-from gan_augment.recipe import NoiseRecipe
+from gan_augment.recipe import EMARecipe, NoiseRecipe
 
 
 def growth(images_seen: int, phase_images: int, max_stage: int) -> tuple[int, float]:
@@ -28,7 +27,7 @@ def growth(images_seen: int, phase_images: int, max_stage: int) -> tuple[int, fl
     return max_stage, 1.0
 
 
-class ProGANRecipe(NoiseRecipe):
+class ProGANRecipe(EMARecipe, NoiseRecipe):
     architecture = "progan"
 
     def __init__(self, generator: ProGANGenerator, generator_config: dict[str, Any], hparams: ProGANHParams, image_size: int):
@@ -44,20 +43,10 @@ class ProGANRecipe(NoiseRecipe):
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=hparams.lr, betas=betas, eps=1e-8)
         self._step = 0
         # Karras et al. 2018 sample from a moving average of G (their Sec. 4.1); 0 turns it off
-        self.ema = EMA(generator, hparams.ema_half_life_images) if hparams.ema_half_life_images > 0 else None
-        self.images_seen = 0
+        self.init_ema(hparams.ema_half_life_images)
 
     def networks(self) -> dict[str, nn.Module]:
-        if self.ema is not None:
-            return {"G": self.ema.module, "G_train": self.generator, "D": self.discriminator}
-        return {"G": self.generator, "D": self.discriminator}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "images_seen": self.images_seen}
-
-    def load_state_dict(self, state: Any) -> None:
-        super().load_state_dict(state)
-        self.images_seen = int(state.get("images_seen", 0))
+        return {**self.generator_networks(), "D": self.discriminator}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"G": self.opt_g, "D": self.opt_d}
@@ -132,9 +121,7 @@ class ProGANRecipe(NoiseRecipe):
         loss_g.backward()
         self.opt_g.step()
         set_requires_grad(self.discriminator, True)
-        if self.ema is not None:
-            self.images_seen += self.global_batch(n)
-            self.ema.update(self.generator, self.global_batch(n), self.images_seen)
+        self.update_ema(n)
         losses = {"D": loss_d.detach(), "G": loss_g.detach(), "stage": torch.tensor(float(stage)), "alpha": torch.tensor(alpha)}
         if penalty is not None:  # lazy R1: logged on the steps that compute it
             losses["R1" if logistic else "GP"] = penalty.detach()

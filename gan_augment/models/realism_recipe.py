@@ -3,7 +3,7 @@
 The realism recipe: the projected discriminator (Sauer et al., "Projected GANs Converge
 Faster", NeurIPS 2021; :mod:`gan_augment.models.projected`) conditioned on the lesion mask,
 hinge loss, DiffAugment in front of D (Zhao et al. 2020) and an exponential moving average of
-the generator's weights (:mod:`gan_augment.ema`). ``pix2pix``, ``residual_unet`` and ``cyclegan``
+the generator's weights (:class:`gan_augment.recipe.EMARecipe`). ``pix2pix``, ``residual_unet`` and ``cyclegan``
 (unconditional: no condition channels) offer it as options next to their papers' PatchGAN
 (``discriminator="patch" | "projected"``, ``ema_half_life_images``); ``pix2pixhd`` keeps its
 multi-scale PatchGANs and offers the EMA; ``inpaint`` trains with it only. Not a model's recipe itself: the
@@ -12,17 +12,14 @@ multi-scale PatchGANs and offers the EMA; ``inpaint`` trains with it only. Not a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from gan_augment.diffaugment import diff_augment
-from gan_augment.ema import EMA
 from gan_augment.models._blocks import PatchDiscriminator, init_gan_weights, require_input_size
 from gan_augment.models.projected import ProjectedDiscriminator
-from gan_augment.recipe import Recipe
 
 DISCRIMINATORS = ("patch", "projected")
 
@@ -88,46 +85,3 @@ def discriminate(
         image, condition = (pair[:, c:], pair[:, :c]) if condition_first else (pair[:, :k], pair[:, k:])
         return discriminator(image, (condition + 1) / 2)
     return [discriminator(pair)]
-
-
-class EMARecipe(Recipe):
-    """A recipe whose generator may keep an exponential moving average (:meth:`init_ema`).
-
-    With the average, :meth:`generator_networks` names it ``G`` (what ``gan-augment export``
-    and ``snapshot --ema-only`` take) and the trained generator ``G_train``; the images seen
-    so far (over all processes) go into the checkpoint for an exact resume."""
-
-    ema: EMA | None = None
-    images_seen: int = 0
-
-    def init_ema(self, half_life_images: float) -> None:
-        """An average of ``self.generator`` with that half-life in images; none for 0."""
-        if half_life_images < 0:
-            raise ValueError(f"ema_half_life_images must be >= 0 (0: no moving average), got {half_life_images}")
-        self.ema = EMA(self.generator, half_life_images) if half_life_images > 0 else None
-        self.images_seen = 0
-
-    def generator_networks(self) -> dict[str, nn.Module]:
-        if self.ema is None:
-            return {"G": self.generator}
-        return {"G": self.ema.module, "G_train": self.generator}
-
-    @property
-    def exported_generator(self) -> nn.Module:
-        """The generator previews and exports show: the average where one is kept."""
-        return self.ema.module if self.ema is not None else self.generator
-
-    def update_ema(self, local_batch: int) -> None:
-        """After the generator's optimiser step on ``local_batch`` images of this process."""
-        if self.ema is None:
-            return
-        self.images_seen += self.global_batch(local_batch)
-        self.ema.update(self.generator, self.global_batch(local_batch), self.images_seen)
-
-    def state_dict(self) -> dict[str, Any]:
-        state = super().state_dict()
-        return {**state, "images_seen": self.images_seen} if self.ema is not None else state
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        super().load_state_dict(state)
-        self.images_seen = int(state.get("images_seen", 0))

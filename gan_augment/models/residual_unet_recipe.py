@@ -11,8 +11,9 @@ from torch import Tensor, nn
 from gan_augment.functional import from_model_range, seeded
 from gan_augment.losses import summed_adversarial_loss
 from gan_augment.models._blocks import set_requires_grad
-from gan_augment.models.realism_recipe import EMARecipe, conditional_discriminator, discriminate
+from gan_augment.models.realism_recipe import conditional_discriminator, discriminate
 from gan_augment.models.residual_unet import ResidualUNet, ResidualUNetHParams
+from gan_augment.recipe import EMARecipe
 
 
 class ResidualUNetRecipe(EMARecipe):
