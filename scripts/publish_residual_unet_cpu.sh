@@ -22,10 +22,13 @@ REPORT=${REPORT:-reports/realism/ham10000-test-residual-unet-$DIRECTION}
 MINUTES=${MINUTES:-60}
 NGF=${NGF:-16}
 EMA_HALF_LIFE=${EMA_HALF_LIFE:-10000}
+SNAPSHOT=${SNAPSHOT:-snapshots/runet-$DIRECTION-128.safetensors}  # warm start when $RUN has no checkpoint (new machine)
 GA=${GA:-.venv/bin/gan-augment}
 case "${1:-}" in
   train)
-    resume=(); [ -f "$RUN/checkpoint.safetensors" ] && resume=(--resume)
+    resume=()
+    if [ -f "$RUN/checkpoint.safetensors" ]; then resume=(--resume)
+    elif [ -f "$SNAPSHOT" ]; then resume=(--warm-start "$SNAPSHOT"); fi
     $GA train residual_unet --data ../shared/data/isic2017 --data ../shared/data/ham10000 --split training --size 128 \
       --set direction="$DIRECTION" --set ngf="$NGF" --set upsample=resize --set discriminator=projected \
       --set gan_mode=hinge --set beta1=0 --set beta2=0.99 --set lr_decay_start=1 \
@@ -52,7 +55,7 @@ case "${1:-}" in
       --samples "$DEST/samples.png" --samples-caption "Held-out HAM10000 test part (split by lesion id): real B, input A ($input), and each candidate's output." \
       ${NOTES:+--notes "$NOTES"}
     mkdir -p snapshots
-    $GA snapshot "$RUN" --to "snapshots/runet-$DIRECTION-128.safetensors" --ema-only
+    $GA snapshot "$RUN" --to "$SNAPSHOT" --ema-only
     ;;
   *) echo "usage: DIRECTION=add|remove $0 train|evaluate|publish" >&2; exit 2 ;;
 esac
