@@ -17,6 +17,7 @@
 # Cost (measured 2026-12-01, 1 thread on the shared 2-core CPU, bundled sample): ~9 s per step of 8 at
 # 128 px (two generators, two projected discriminators), ~3 GB peak RSS.
 set -euo pipefail
+source "$(dirname "$0")/_run_state.sh"
 DIRECTION=${DIRECTION:-add}
 case "$DIRECTION" in add) NETWORK=G ;; remove) NETWORK=G_BA ;; *) echo "DIRECTION must be add or remove, got '$DIRECTION'" >&2; exit 2 ;; esac
 RUN=${RUN:-$HOME/gan-runs/cyclegan-128}
@@ -28,15 +29,16 @@ NGF=${NGF:-16}
 BATCH=${BATCH:-8}
 EMA_HALF_LIFE=${EMA_HALF_LIFE:-10000}
 GA=${GA:-.venv/bin/gan-augment}
+SNAPSHOT=${SNAPSHOT:-snapshots/cyclegan-128.safetensors}  # warm start when $RUN has no checkpoint (new machine)
 case "${1:-}" in
   train)
-    resume=(); [ -f "$RUN/checkpoint.safetensors" ] && resume=(--resume)
+    resume_or_warm_start "$RUN" "$SNAPSHOT"
     $GA train cyclegan --data ../shared/data/isic2017 --data ../shared/data/ham10000 --split training --size 128 \
       --set ngf="$NGF" --set upsample=resize --set discriminator=projected \
       --set gan_mode=hinge --set beta1=0 --set beta2=0.99 --set lr_decay_start=1 \
       --set ema_half_life_images="$EMA_HALF_LIFE" --diffaugment color,translation,cutout \
       --steps 100000 --batch-size "$BATCH" --workers 1 --sample-every 250 --checkpoint-every 250 \
-      --max-minutes "$MINUTES" --out "$RUN" "${resume[@]}"
+      --max-minutes "$MINUTES" --out "$RUN" "${RESUME[@]}"
     ;;
   evaluate)
     $GA export "$RUN" --to "$NEW" --network "$NETWORK" --dtype float16 --hub-id "gan-augment/cyclegan-$DIRECTION-128" \
@@ -56,7 +58,7 @@ case "${1:-}" in
       --samples "$DEST/samples.png" --samples-caption "Held-out HAM10000 test part (split by lesion id): real B, input A, and each candidate's output." \
       ${NOTES:+--notes "$NOTES"}
     mkdir -p snapshots
-    $GA snapshot "$RUN" --to snapshots/cyclegan-128.safetensors --ema-only
+    $GA snapshot "$RUN" --to "$SNAPSHOT" --ema-only
     ;;
   *) echo "usage: DIRECTION=add|remove $0 train|evaluate|publish" >&2; exit 2 ;;
 esac

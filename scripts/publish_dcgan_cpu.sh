@@ -8,6 +8,7 @@
 #   scripts/publish_dcgan_cpu.sh evaluate  # realism report: old (transposed) vs new vs copy-paste
 #   scripts/publish_dcgan_cpu.sh publish   # export, samples, card
 set -euo pipefail
+source "$(dirname "$0")/_run_state.sh"
 RUN=${RUN:-$HOME/gan-runs/dcgan-ham10000-64-resize}
 DEST=${DEST:-model_cards/dcgan-ham10000-64}
 NEW=${NEW:-$HOME/gan-runs/exports/dcgan-ham10000-64-resize}
@@ -16,10 +17,10 @@ GA=${GA:-.venv/bin/gan-augment}
 REPORT=reports/realism/ham10000-test-dcgan-64
 case "${1:-}" in
   train)
-    resume=(); [ -f "$RUN/checkpoint.safetensors" ] && resume=(--resume)
+    resume_or_warm_start "$RUN"
     $GA train dcgan --data ../shared/data/ham10000 --split training --conditional --size 64 --set ngf=32 --set ndf=32 \
       --set upsample=resize --epochs 30 --batch-size 64 --workers 1 --sample-every 250 --checkpoint-every 250 \
-      --max-minutes "$MINUTES" --out "$RUN" "${resume[@]}"
+      --max-minutes "$MINUTES" --out "$RUN" "${RESUME[@]}"
     ;;
   evaluate)
     $GA export "$RUN" --to "$NEW" --dtype float16 --hub-id gan-augment/dcgan-ham10000-64 --license cc-by-nc-sa-4.0

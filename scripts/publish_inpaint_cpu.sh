@@ -6,17 +6,19 @@
 #   scripts/publish_inpaint_cpu.sh train     # (re)start or continue the run for MINUTES minutes
 #   scripts/publish_inpaint_cpu.sh publish   # export, realism reports, samples, card, snapshot
 set -euo pipefail
+source "$(dirname "$0")/_run_state.sh"
 RUN=${RUN:-$HOME/gan-runs/inpaint-128}
 DEST=${DEST:-model_cards/mask2lesion-inpaint-128}
 MINUTES=${MINUTES:-60}
 BASELINES=${BASELINES:-$HOME/gan-runs/reports}
 GA=${GA:-.venv/bin/gan-augment}
+SNAPSHOT=${SNAPSHOT:-snapshots/inpaint-128.safetensors}  # warm start when $RUN has no checkpoint (new machine)
 case "${1:-}" in
   train)
-    resume=(); [ -f "$RUN/checkpoint.safetensors" ] && resume=(--resume)
+    resume_or_warm_start "$RUN" "$SNAPSHOT"
     $GA train inpaint --data ../shared/data/isic2017 --data ../shared/data/ham10000 --size 128 --set ngf=16 \
       --diffaugment color,translation,cutout --steps 100000 --batch-size 16 --workers 1 --sample-every 250 \
-      --checkpoint-every 500 --max-minutes "$MINUTES" --out "$RUN" "${resume[@]}"
+      --checkpoint-every 500 --max-minutes "$MINUTES" --out "$RUN" "${RESUME[@]}"
     ;;
   publish)
     $GA export "$RUN" --to "$DEST" --dtype float16 --hub-id gan-augment/mask2lesion-inpaint-128 \
@@ -34,7 +36,7 @@ case "${1:-}" in
       --add-to "$BASELINES/isic-val-baselines" --out reports/realism/isic2017-validation
     .venv/bin/python examples/inpaint_samples.py --model "$DEST" --data ../shared/data/ham10000 --split test --out "$DEST/samples.png"
     mkdir -p snapshots
-    $GA snapshot "$RUN" --to snapshots/inpaint-128.safetensors
+    $GA snapshot "$RUN" --to "$SNAPSHOT"
     ;;
   *) echo "usage: $0 train|publish" >&2; exit 2 ;;
 esac

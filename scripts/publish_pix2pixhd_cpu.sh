@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # pix2pixHD (Wang et al. 2018; skin lesions: Bissoto et al. 2018, label map + SLIC instance map ->
-# dermoscopic image) trained on a 2-core CPU: the paper's multi-scale PatchGANs (2 scales at
-# 128 px) and feature matching, with resize-convolutions in the global generator (no
-# transposed-convolution checkerboards), an EMA of the generator (exported) and DiffAugment.
-# Training state lives outside the repository in $RUN; a float16 EMA snapshot for --warm-start
-# on another machine goes to snapshots/.
+# dermoscopic image) trained on a 2-core CPU with the realism recipe: the global generator with
+# resize-convolutions (no transposed-convolution checkerboards), the projected discriminator on
+# frozen EfficientNet-Lite1 features conditioned on the maps at each scale (in place of the
+# paper's multi-scale PatchGANs and their feature matching: DISCRIMINATOR=patch restores them),
+# hinge loss, an EMA of the generator (exported) and DiffAugment. Training state lives outside
+# the repository in $RUN; a float16 EMA snapshot for --warm-start on another machine goes to
+# snapshots/.
 #
 #   scripts/publish_pix2pixhd_cpu.sh train      # (re)start or continue the run for MINUTES minutes
 #   scripts/publish_pix2pixhd_cpu.sh evaluate   # export to $NEW, realism on held-out ISIC 2017 validation
@@ -15,22 +17,27 @@
 # Cost (measured 2026-12-01, 1 thread on the shared 2-core CPU, bundled sample): ~7 s per step of 8 at
 # 128 px, ~2.5 GB peak RSS.
 set -euo pipefail
+source "$(dirname "$0")/_run_state.sh"
 RUN=${RUN:-$HOME/gan-runs/pix2pixhd-128}
 DEST=${DEST:-model_cards/pix2pixhd-isic2017-128}
 NEW=${NEW:-$HOME/gan-runs/exports/pix2pixhd-isic2017-128}
 REPORT=${REPORT:-reports/realism/isic2017-validation-pix2pixhd}
 MINUTES=${MINUTES:-60}
 BATCH=${BATCH:-8}
+NGF=${NGF:-32}
+DISCRIMINATOR=${DISCRIMINATOR:-projected}
 EMA_HALF_LIFE=${EMA_HALF_LIFE:-10000}
 GA=${GA:-.venv/bin/gan-augment}
+SNAPSHOT=${SNAPSHOT:-snapshots/pix2pixhd-128.safetensors}  # warm start when $RUN has no checkpoint (new machine)
 case "${1:-}" in
   train)
-    resume=(); [ -f "$RUN/checkpoint.safetensors" ] && resume=(--resume)
+    resume_or_warm_start "$RUN" "$SNAPSHOT"
     $GA train pix2pixhd --data ../shared/data/isic2017 --data ../shared/data/ham10000 --split training --size 128 \
-      --set ngf=32 --set num_D=2 --set upsample=resize --set ema_half_life_images="$EMA_HALF_LIFE" --set lr_decay_start=1 \
+      --set ngf="$NGF" --set num_D=2 --set upsample=resize --set ema_half_life_images="$EMA_HALF_LIFE" --set lr_decay_start=1 \
+      --set discriminator="$DISCRIMINATOR" $([ "$DISCRIMINATOR" = projected ] && echo --set gan_mode=hinge --set beta1=0 --set beta2=0.99) \
       --diffaugment color,translation,cutout \
       --steps 100000 --batch-size "$BATCH" --workers 1 --sample-every 250 --checkpoint-every 250 \
-      --max-minutes "$MINUTES" --out "$RUN" "${resume[@]}"
+      --max-minutes "$MINUTES" --out "$RUN" "${RESUME[@]}"
     ;;
   evaluate)
     $GA export "$RUN" --to "$NEW" --dtype float16 --hub-id gan-augment/pix2pixhd-isic2017-128 \
@@ -47,7 +54,7 @@ case "${1:-}" in
       --samples "$DEST/samples.png" --samples-caption "Held-out ISIC 2017 validation: real B, A's mask, and each candidate's output." \
       ${NOTES:+--notes "$NOTES"}
     mkdir -p snapshots
-    $GA snapshot "$RUN" --to snapshots/pix2pixhd-128.safetensors --ema-only
+    $GA snapshot "$RUN" --to "$SNAPSHOT" --ema-only
     ;;
   *) echo "usage: $0 train|evaluate|publish" >&2; exit 2 ;;
 esac

@@ -20,6 +20,7 @@
 #   scripts/publish_progan_cpu.sh evaluate  # realism report next to the DCGAN and copy-paste
 #   scripts/publish_progan_cpu.sh publish   # export, samples, card
 set -euo pipefail
+source "$(dirname "$0")/_run_state.sh"
 RUN=${RUN:-$HOME/gan-runs/progan-ham10000-64-r1}
 DEST=${DEST:-model_cards/progan-ham10000-64}
 NEW=${NEW:-$HOME/gan-runs/exports/progan-ham10000-64}
@@ -31,11 +32,11 @@ GA=${GA:-.venv/bin/gan-augment}
 REPORT=reports/realism/ham10000-test-progan-64
 case "${1:-}" in
   train)
-    resume=(); [ -f "$RUN/checkpoint.safetensors" ] && resume=(--resume)
+    resume_or_warm_start "$RUN"
     $GA train progan --data ../shared/data/ham10000 --split training --conditional --size 64 \
       --set fmap_base=256 --set fmap_max=128 --set latent_dim=128 --set phase_images="$PHASE" --set loss="$LOSS" \
       ${AUG:+--diffaugment "$AUG"} --steps "${STEPS:-7000}" --batch-size 32 --workers 1 \
-      --sample-every 250 --checkpoint-every 250 --max-minutes "$MINUTES" --out "$RUN" "${resume[@]}"
+      --sample-every 250 --checkpoint-every 250 --max-minutes "$MINUTES" --out "$RUN" "${RESUME[@]}"
     ;;
   evaluate)
     $GA export "$RUN" --to "$NEW" --dtype float16 --hub-id gan-augment/progan-ham10000-64 --license cc-by-nc-sa-4.0

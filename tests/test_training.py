@@ -36,6 +36,9 @@ PROJECTED_CYCLEGAN = {
 # pix2pixHD with resize-convolutions and an EMA (its multi-scale PatchGANs and feature matching stay)
 EMA_PIX2PIXHD = {"upsample": "resize", "ema_half_life_images": 100.0, "diffaugment": "color,translation,cutout"}
 
+# pix2pixHD with the realism recipe: the projected discriminator conditioned on the maps, hinge loss, EMA
+PROJECTED_PIX2PIXHD = {**PROJECTED_RESIDUAL_UNET}
+
 
 def assert_same_networks(a, b):
     """Every tensor of every network of two saved recipe states is equal."""
@@ -303,3 +306,29 @@ def test_training_view_augmentation_is_reproducible_and_aligned():
     assert not torch.equal(view[(4, 2)]["image"], a["image"])  # another epoch, another jitter
     with pytest.raises(ValueError, match="jitter"):
         GANTrainingView(bundled_sample(), 32, jitter=0.5)
+
+
+def test_pix2pixhd_projected_recipe_conditions_the_heads_on_the_maps_and_drops_feature_matching(tmp_path):
+    tiny_run("pix2pixhd", tmp_path / "straight", steps=4, overrides=PROJECTED_PIX2PIXHD)
+    tiny_run("pix2pixhd", tmp_path / "split", steps=4, max_session_steps=2, overrides=PROJECTED_PIX2PIXHD)
+    _, second = tiny_run("pix2pixhd", tmp_path / "split", steps=4, resume=True, overrides=PROJECTED_PIX2PIXHD)
+    assert second.finished and {"D_real", "D_fake", "G_gan"} == set(second.last_losses)  # no G_feat
+    a = load_checkpoint(tmp_path / "straight" / CHECKPOINT_NAME)["recipe"]
+    b = load_checkpoint(tmp_path / "split" / CHECKPOINT_NAME)["recipe"]
+    assert set(a["networks"]) == {"G", "G_train", "D"} and a["images_seen"] == b["images_seen"] == 8
+    assert_same_networks(a, b)
+    assert any(k.startswith("heads.") for k in a["networks"]["D"]), "not the projected discriminator"
+    assert not any("features" in k for k in a["networks"]["D"]), "the frozen backbone must not be saved"
+    from gan_augment.models.pix2pixhd_maps import NUM_CONDITION_CHANNELS
+
+    no_augment = {**PROJECTED_PIX2PIXHD, "diffaugment": ""}  # the same pair must give the same verdict
+    recipe = make_recipe("pix2pixhd", 32, {**get_spec("pix2pixhd").tiny_generator_config, **no_augment})
+    condition = torch.zeros(2, NUM_CONDITION_CHANNELS, 32, 32)
+    image = torch.rand(2, 3, 32, 32) * 2 - 1
+    recipe.discriminator.eval()
+    with torch.no_grad():
+        plain, again = recipe._d(condition, image), recipe._d(condition, image)
+        condition[:, 2, 8:24, 8:24] = 1  # a lesion in the label map changes every head's verdict
+        other = recipe._d(condition, image)
+    assert all(torch.equal(x, y) for x, y in zip(plain, again))
+    assert all(not torch.equal(x, y) for x, y in zip(plain, other))

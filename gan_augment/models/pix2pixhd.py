@@ -12,8 +12,9 @@ lesion and the five ISIC 2018 Task 2 attributes, and the instances are SLIC supe
 Options beyond the paper (its recipe stays the default): ``upsample="resize"`` (nearest 2x
 upsampling + 3x3 convolution instead of transposed convolutions, no checkerboard artefacts;
 Odena et al., Distill 2016) and, in :class:`Pix2PixHDHParams`, an EMA of the generator
-(exported as ``G``) and DiffAugment (Zhao et al. 2020); the multi-scale discriminators and
-feature matching stay.
+(exported as ``G``), DiffAugment (Zhao et al. 2020) and ``discriminator="projected"`` (the
+projected discriminator of Sauer et al. 2021 conditioned on the maps at each feature scale,
+in place of the multi-scale PatchGANs; feature matching needs their features and is off).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gan_augment.models._blocks import ResnetGenerator
+from gan_augment.models._blocks import RealismRecipeOptions, ResnetGenerator
 from gan_augment.models.pix2pixhd_maps import NUM_CONDITION_CHANNELS, condition_maps
 from gan_augment.registry import ModelSpec, register
 
@@ -60,12 +61,14 @@ def maps_condition(masks: Tensor | None, images: Tensor | None) -> Tensor:
 
 
 @dataclass
-class Pix2PixHDHParams:
+class Pix2PixHDHParams(RealismRecipeOptions):
     """Paper defaults: 3 discriminators of 3 layers (instance norm), LSGAN, lambda_feat 10,
     Adam 2e-4 / beta1 0.5, linear decay over the second half.
 
     ``ema_half_life_images > 0`` keeps an EMA generator (exported as ``G``; the trained one
-    is saved as ``G_train``)."""
+    is saved as ``G_train``); ``discriminator="projected"`` trains against the projected
+    discriminator conditioned on the maps (use ``gan_mode=hinge``, ``beta1=0``,
+    ``beta2=0.99``), without feature matching."""
 
     ndf: int = 64
     d_layers: int = 3
@@ -77,7 +80,6 @@ class Pix2PixHDHParams:
     beta2: float = 0.999
     lr_decay_start: float = 0.5
     diffaugment: str = ""
-    ema_half_life_images: float = 0.0
 
 
 SPEC = register(
