@@ -130,13 +130,14 @@ LEAVES = (
     "gan_augment.constants",
     "gan_augment.devices",
     "gan_augment.distributed",
+    "gan_augment.ema",
     "gan_augment.evidence_stats",
     "gan_augment.functional",
     "gan_augment.lesion_box",
     "gan_augment.recipe",
     "gan_augment.registry",
 )
-"""The bottom layer: registry table, recipe interface, file-name constants, pure torch helpers,
+"""The bottom layer: registry table, recipe interface, file-name constants, pure torch helpers (the generator's moving average among them),
 the numpy statistics of the evidence scripts."""
 
 
