@@ -47,16 +47,28 @@ def assert_same_networks(a, b):
             assert torch.equal(value, b["networks"][net][key]), f"{net}.{key} differs after resume"
 
 
-def test_pix2pix_projected_recipe_resumes_exactly_and_exports_the_ema(tmp_path):
-    _, _straight = tiny_run("pix2pix", tmp_path / "straight", steps=4, overrides=PROJECTED_PIX2PIX)
-    tiny_run("pix2pix", tmp_path / "split", steps=4, max_session_steps=2, overrides=PROJECTED_PIX2PIX)
-    _, second = tiny_run("pix2pix", tmp_path / "split", steps=4, resume=True, overrides=PROJECTED_PIX2PIX)
-    assert second.finished and "G_ms" in second.last_losses
+def run_straight_and_resumed(model, tmp_path, overrides, projected=("D",)):
+    """4 tiny steps in one go and as 2 + 2 with ``--resume``: the two saved states must be
+    equal, with 8 images seen; each network named in ``projected`` must be the projected
+    discriminator without its frozen backbone. Returns (state of the straight run, the
+    resumed run's result)."""
+    tiny_run(model, tmp_path / "straight", steps=4, overrides=overrides)
+    tiny_run(model, tmp_path / "split", steps=4, max_session_steps=2, overrides=overrides)
+    _, second = tiny_run(model, tmp_path / "split", steps=4, resume=True, overrides=overrides)
+    assert second.finished
     a = load_checkpoint(tmp_path / "straight" / CHECKPOINT_NAME)["recipe"]
     b = load_checkpoint(tmp_path / "split" / CHECKPOINT_NAME)["recipe"]
-    assert set(a["networks"]) == {"G", "G_train", "D"} and a["images_seen"] == b["images_seen"] == 8
+    assert a["images_seen"] == b["images_seen"] == 8
     assert_same_networks(a, b)
-    assert not any("features" in k for k in a["networks"]["D"]), "the frozen backbone must not be saved"
+    for d in projected:
+        assert any(k.startswith("heads.") for k in a["networks"][d]), "not the projected discriminator"
+        assert not any("features" in k for k in a["networks"][d]), "the frozen backbone must not be saved"
+    return a, second
+
+
+def test_pix2pix_projected_recipe_resumes_exactly_and_exports_the_ema(tmp_path):
+    a, second = run_straight_and_resumed("pix2pix", tmp_path, PROJECTED_PIX2PIX)
+    assert "G_ms" in second.last_losses and set(a["networks"]) == {"G", "G_train", "D"}
     from gan_augment.synthesizer import from_pretrained
 
     synth = from_pretrained(tmp_path / "straight" / "pretrained", device="cpu")
@@ -67,16 +79,8 @@ def test_pix2pix_projected_recipe_resumes_exactly_and_exports_the_ema(tmp_path):
 
 
 def test_residual_unet_projected_recipe_resumes_exactly_and_exports_the_ema(tmp_path):
-    tiny_run("residual_unet", tmp_path / "straight", steps=4, overrides=PROJECTED_RESIDUAL_UNET)
-    tiny_run("residual_unet", tmp_path / "split", steps=4, max_session_steps=2, overrides=PROJECTED_RESIDUAL_UNET)
-    _, second = tiny_run("residual_unet", tmp_path / "split", steps=4, resume=True, overrides=PROJECTED_RESIDUAL_UNET)
-    assert second.finished and {"G_gan", "relevancy"} <= set(second.last_losses)
-    a = load_checkpoint(tmp_path / "straight" / CHECKPOINT_NAME)["recipe"]
-    b = load_checkpoint(tmp_path / "split" / CHECKPOINT_NAME)["recipe"]
-    assert set(a["networks"]) == {"G", "G_train", "D"} and a["images_seen"] == b["images_seen"] == 8
-    assert_same_networks(a, b)
-    assert any(k.startswith("heads.") for k in a["networks"]["D"]), "not the projected discriminator"
-    assert not any("features" in k for k in a["networks"]["D"]), "the frozen backbone must not be saved"
+    a, second = run_straight_and_resumed("residual_unet", tmp_path, PROJECTED_RESIDUAL_UNET)
+    assert {"G_gan", "relevancy"} <= set(second.last_losses) and set(a["networks"]) == {"G", "G_train", "D"}
     ema, last = a["networks"]["G"], a["networks"]["G_train"]
     assert any(not torch.equal(ema[k], last[k]) for k in ema), "EMA equals the last iterate"
     from safetensors.torch import load_file
@@ -105,20 +109,12 @@ def test_residual_unet_refuses_unknown_options():
 
 
 def test_cyclegan_projected_recipe_resumes_exactly_and_exports_both_averages(tmp_path):
-    tiny_run("cyclegan", tmp_path / "straight", steps=4, overrides=PROJECTED_CYCLEGAN)
-    tiny_run("cyclegan", tmp_path / "split", steps=4, max_session_steps=2, overrides=PROJECTED_CYCLEGAN)
-    _, second = tiny_run("cyclegan", tmp_path / "split", steps=4, resume=True, overrides=PROJECTED_CYCLEGAN)
-    assert second.finished and {"G_gan", "cycle", "D_A", "D_B"} <= set(second.last_losses)
-    a = load_checkpoint(tmp_path / "straight" / CHECKPOINT_NAME)["recipe"]
-    b = load_checkpoint(tmp_path / "split" / CHECKPOINT_NAME)["recipe"]
+    a, second = run_straight_and_resumed("cyclegan", tmp_path, PROJECTED_CYCLEGAN, projected=("D_A", "D_B"))
+    assert {"G_gan", "cycle", "D_A", "D_B"} <= set(second.last_losses)
     assert set(a["networks"]) == {"G", "G_train", "G_BA", "G_BA_train", "D_A", "D_B"}
-    assert a["images_seen"] == b["images_seen"] == 8
-    assert_same_networks(a, b)
+    b = load_checkpoint(tmp_path / "split" / CHECKPOINT_NAME)["recipe"]
     for pool in ("A", "B"):
         assert all(torch.equal(x, y) for x, y in zip(a["pools"][pool]["images"], b["pools"][pool]["images"]))
-    for d in ("D_A", "D_B"):
-        assert any(k.startswith("heads.") for k in a["networks"][d]), "not the projected discriminator"
-        assert not any("features" in k for k in a["networks"][d]), "the frozen backbone must not be saved"
     for ema, last in (("G", "G_train"), ("G_BA", "G_BA_train")):
         assert any(not torch.equal(a["networks"][ema][k], a["networks"][last][k]) for k in a["networks"][ema]), f"{ema} equals the last iterate"
     from safetensors.torch import load_file
@@ -167,14 +163,8 @@ def test_cyclegan_refuses_unknown_options():
 
 
 def test_pix2pixhd_ema_recipe_resumes_exactly_and_exports_the_ema(tmp_path):
-    tiny_run("pix2pixhd", tmp_path / "straight", steps=4, overrides=EMA_PIX2PIXHD)
-    tiny_run("pix2pixhd", tmp_path / "split", steps=4, max_session_steps=2, overrides=EMA_PIX2PIXHD)
-    _, second = tiny_run("pix2pixhd", tmp_path / "split", steps=4, resume=True, overrides=EMA_PIX2PIXHD)
-    assert second.finished and {"G_gan", "G_feat"} <= set(second.last_losses)
-    a = load_checkpoint(tmp_path / "straight" / CHECKPOINT_NAME)["recipe"]
-    b = load_checkpoint(tmp_path / "split" / CHECKPOINT_NAME)["recipe"]
-    assert set(a["networks"]) == {"G", "G_train", "D"} and a["images_seen"] == b["images_seen"] == 8
-    assert_same_networks(a, b)
+    a, second = run_straight_and_resumed("pix2pixhd", tmp_path, EMA_PIX2PIXHD, projected=())
+    assert {"G_gan", "G_feat"} <= set(second.last_losses) and set(a["networks"]) == {"G", "G_train", "D"}
     ema, last = a["networks"]["G"], a["networks"]["G_train"]
     assert any(not torch.equal(ema[k], last[k]) for k in ema), "EMA equals the last iterate"
     from safetensors.torch import load_file
@@ -309,16 +299,9 @@ def test_training_view_augmentation_is_reproducible_and_aligned():
 
 
 def test_pix2pixhd_projected_recipe_conditions_the_heads_on_the_maps_and_drops_feature_matching(tmp_path):
-    tiny_run("pix2pixhd", tmp_path / "straight", steps=4, overrides=PROJECTED_PIX2PIXHD)
-    tiny_run("pix2pixhd", tmp_path / "split", steps=4, max_session_steps=2, overrides=PROJECTED_PIX2PIXHD)
-    _, second = tiny_run("pix2pixhd", tmp_path / "split", steps=4, resume=True, overrides=PROJECTED_PIX2PIXHD)
-    assert second.finished and {"D_real", "D_fake", "G_gan"} == set(second.last_losses)  # no G_feat
-    a = load_checkpoint(tmp_path / "straight" / CHECKPOINT_NAME)["recipe"]
-    b = load_checkpoint(tmp_path / "split" / CHECKPOINT_NAME)["recipe"]
-    assert set(a["networks"]) == {"G", "G_train", "D"} and a["images_seen"] == b["images_seen"] == 8
-    assert_same_networks(a, b)
-    assert any(k.startswith("heads.") for k in a["networks"]["D"]), "not the projected discriminator"
-    assert not any("features" in k for k in a["networks"]["D"]), "the frozen backbone must not be saved"
+    a, second = run_straight_and_resumed("pix2pixhd", tmp_path, PROJECTED_PIX2PIXHD)
+    assert {"D_real", "D_fake", "G_gan"} == set(second.last_losses)  # no G_feat
+    assert set(a["networks"]) == {"G", "G_train", "D"}
     from gan_augment.models.pix2pixhd_maps import NUM_CONDITION_CHANNELS
 
     no_augment = {**PROJECTED_PIX2PIXHD, "diffaugment": ""}  # the same pair must give the same verdict
