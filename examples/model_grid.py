@@ -3,6 +3,10 @@
 Mask-conditioned models read one random held-out ISIC 2017 validation mask (the inpainting
 model also the real image it came from, shown with the mask's outline); class-conditional noise
 models get one random class, the input column showing a random held-out real image of it.
+Translators between lesion-free skin and lesion crops read their own domain, from one random
+held-out ISIC 2017 validation image that has both: ``add`` a skin patch with the lesion crop's
+mask (outlined), ``remove`` the lesion crop (and its mask). Deterministic translators (no noise
+input) give one image for all seeds; the printed row names say which.
 
     python examples/model_grid.py --out reports/bundled-models.png
 """
@@ -16,6 +20,7 @@ import torch.nn.functional as F
 import gan_augment as ga
 from gan_augment.data import open_dataset
 from gan_augment.evaluation import load_pairs
+from gan_augment.realism_domains import domain_halves
 from gan_augment.visualize import save_grid
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -30,6 +35,23 @@ rng = np.random.default_rng(args.seed)
 isic = open_dataset(args.isic, "validation")
 image, mask = load_pairs(isic, args.size, [int(rng.integers(len(isic)))])
 ham = open_dataset(args.ham, "test")
+domain_inputs: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def domain_input(direction: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(image, mask) of one random held-out image in ``direction``'s input domain."""
+    if direction not in domain_inputs:
+        order = [int(i) for i in rng.permutation(len(isic))]
+        for index in order:
+            try:
+                inputs = domain_halves(isic, [index], [index], args.size, direction)[0]
+            except ValueError:  # this image lacks a lesion-free patch or a lesion
+                continue
+            domain_inputs[direction] = inputs.images[:1], inputs.masks[:1]
+            break
+        else:
+            raise SystemExit(f"no ISIC 2017 validation image has the inputs of the {direction!r} domain")
+    return domain_inputs[direction]
 
 
 def outline(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -54,12 +76,13 @@ for entry in ga.list_pretrained():
         outputs = [to_size(g.generate(n=1, labels=name, seed=args.seed + s)) for s in range(4)]
         names.append(f"{entry['name']} (class {name})")
     else:
-        masks, images = to_size(mask), to_size(image)
+        images, masks = (to_size(x) for x in (domain_input(g.direction) if g.direction else (image, mask)))
         reads_image = "images" in g.reads
-        shown = outline(images, masks) if reads_image else masks.expand(-1, 3, -1, -1)
+        shown = masks.expand(-1, 3, -1, -1) if not reads_image else outline(images, masks) if "masks" in g.reads else images
         inputs = {"masks": masks, "images": images if reads_image else None}
         outputs = [to_size(g.generate(**inputs, seed=args.seed + s)) for s in range(4)]
-        names.append(entry["name"])
+        same = all(torch.equal(outputs[0], out) for out in outputs[1:])
+        names.append(entry["name"] + (f" ({g.direction})" if g.direction else "") + (" [deterministic: the seeds give one image]" if same else ""))
     rows.append([shown, *outputs])
 
 columns = [torch.cat([row[c] for row in rows]) for c in range(5)]

@@ -50,6 +50,29 @@ def cmd_pretrained(args: argparse.Namespace) -> int:
     return 0
 
 
+CPU_MAX_MINUTES = 240.0
+"""A training run on the CPU stops (checkpointed) after this many minutes unless
+``--max-minutes`` says otherwise: the papers' schedules take days on a CPU."""
+
+
+def run_minutes(max_minutes: float | None, device: str, tiny: bool) -> float | None:
+    """The wall-time limit of a training call: ``--max-minutes`` as given (0: none), else
+    :data:`CPU_MAX_MINUTES` on the CPU (not for ``--tiny`` smoke runs), else none."""
+    if max_minutes is not None:
+        if max_minutes < 0:
+            raise SystemExit(f"--max-minutes must be >= 0 (0: no limit), got {max_minutes}")
+        return max_minutes or None
+    from gan_augment.devices import resolve_device  # lazy: torch
+
+    if tiny or resolve_device(device).type != "cpu":
+        return None
+    print(
+        f"on the CPU this call stops after {CPU_MAX_MINUTES / 60:.0f} h (checkpointed; --resume continues; "
+        "--max-minutes sets another limit, 0 none): the progress bar shows when"
+    )
+    return CPU_MAX_MINUTES
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     # lazy: each command imports what it needs, so `gan-augment --help` / `list` start fast
     from gan_augment.data import concat_datasets, open_dataset
@@ -102,7 +125,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         amp=not args.no_amp,
         sample_every=args.sample_every,
         checkpoint_every=args.checkpoint_every,
-        max_minutes=args.max_minutes,
+        max_minutes=run_minutes(args.max_minutes, args.device, args.tiny),
         max_session_steps=args.max_session_steps,
         resume=args.resume,
         allow_data_change=args.allow_data_change,
@@ -449,7 +472,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--limit", type=int, default=None, help="use only the first N images")
     t.add_argument("--sample-every", type=int, default=1000)
     t.add_argument("--checkpoint-every", type=int, default=1000)
-    t.add_argument("--max-minutes", type=float, default=None, help="checkpoint and stop after this much wall time")
+    t.add_argument(
+        "--max-minutes", type=float, default=None,
+        help=f"checkpoint and stop after this much wall time (default on the CPU: {CPU_MAX_MINUTES:.0f}; 0: no limit)",
+    )
     t.add_argument("--max-session-steps", type=int, default=None, help="checkpoint and stop after this many steps in this call")
     t.add_argument("--resume", action="store_true", help="continue the run in --out exactly")
     t.add_argument("--allow-data-change", action="store_true", help="--resume although data, split, --limit, --classes or --jitter differ from the run's")

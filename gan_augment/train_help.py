@@ -64,5 +64,8 @@ def model_help(name: str) -> str:
     costs = measured_costs(name)
     rows += ["", "measured training cost (runs behind the bundled checkpoints):"]
     rows += [f"  {line}" for line in costs] or ["  no bundled checkpoint of this model yet: time a few steps with --max-session-steps"]
-    rows.append("  the progress bar shows the expected end time; --max-minutes stops and checkpoints, --resume continues")
+    rows.append(
+        "  the progress bar shows the expected end time; --max-minutes stops and checkpoints (on the CPU after 4 h "
+        "unless given; 0: no limit), --resume continues"
+    )
     return "\n".join(rows)

@@ -153,3 +153,15 @@ def test_train_help_for_an_unknown_model_is_one_line(capsys):
     assert main(["train", "nope", "--help"]) == 2
     err = capsys.readouterr().err
     assert "unknown model 'nope'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_cpu_run_stops_after_hours_by_default_and_max_minutes_overrides(capsys):
+    from gan_augment.cli import CPU_MAX_MINUTES, run_minutes
+
+    assert run_minutes(None, "cpu", tiny=False) == CPU_MAX_MINUTES == 240
+    assert "stops after 4 h" in capsys.readouterr().out  # said, not silent
+    assert run_minutes(None, "cpu", tiny=True) is None  # smoke runs are short anyway
+    assert run_minutes(30, "cpu", tiny=False) == 30
+    assert run_minutes(0, "cpu", tiny=False) is None  # 0: no limit
+    with pytest.raises(SystemExit, match="--max-minutes must be >= 0"):
+        run_minutes(-1, "cpu", tiny=False)
