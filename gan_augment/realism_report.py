@@ -97,6 +97,12 @@ def markdown_report(result: dict[str, Any]) -> str:
         "|---|---|---|---|---|",
         f"| {REFERENCE} | {rd['between_image_distance']:.3f} (between different real images) | 1.00x | {rd['pixel_std']:.3f} | 1.00x |",
     ]
+    for name, entry in result["candidates"].items():
+        dv = entry["diversity"]
+        lines.append(
+            f"| {name} | {dv['within_mask_distance']:.3f} | {_ratio(dv['within_mask_ratio'])} | "
+            f"{dv['pixel_std']:.3f} | {_ratio(dv['pixel_std_ratio'])} |"
+        )
     memorized = [(n, v, e[v]["memorization"]) for n, e in result["candidates"].items() for v in views if "memorization" in e[v]]
     if memorized:
         lines += [
@@ -110,12 +116,6 @@ def markdown_report(result: dict[str, Any]) -> str:
                 f"{m['ssim_median']['synthetic']:.3f} ({m['ssim_median']['heldout_real']:.3f}) | {100 * m['near_copy_share']:.1f} % |"
             )
     changes = {n: e.get("change_inside_mask") for n, e in result["candidates"].items() if e.get("change_inside_mask") is not None}
-    for name, entry in result["candidates"].items():
-        dv = entry["diversity"]
-        lines.append(
-            f"| {name} | {dv['within_mask_distance']:.3f} | {_ratio(dv['within_mask_ratio'])} | "
-            f"{dv['pixel_std']:.3f} | {_ratio(dv['pixel_std_ratio'])} |"
-        )
     lines += [
         "",
         (f"- KID: {s['features']}; mean ± std over {s['kid_subsets']} subsets of {s['kid_subset_size']}. "

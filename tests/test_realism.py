@@ -385,7 +385,11 @@ def test_report_with_training_data_has_memorization_rows(tmp_path):
     mem = result["candidates"]["identity"]["crop"]["memorization"]
     assert mem["n_training"] == 8 and 0.0 <= mem["near_copy_share"] <= 1.0
     assert all(i.startswith("img") for i in mem["most_copied"])
-    assert "near-copies" in markdown_report(result)
+    text = markdown_report(result)
+    assert "near-copies" in text
+    # each table's rows follow its own header: the memorization table holds only its rows (candidate | view | ...)
+    table = text.split("near-copies (expected ~5 %) |\n|---|---|---|---|---|\n")[1].split("\n\n")[0].splitlines()
+    assert table and all(row.split(" | ")[1] in ("whole", "crop") for row in table), table
     assert any("memorization" in row["name"] for row in card_evaluation([result], "identity")["rows"])
 
 
