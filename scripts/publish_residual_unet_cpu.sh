@@ -13,6 +13,7 @@
 # Data: the training splits only (ISIC 2017 training, HAM10000's 80 % training part); ISIC 2017
 # validation / test and HAM10000 test stay held out for evaluation.
 set -euo pipefail
+source "$(dirname "$0")/_run_state.sh"
 DIRECTION=${DIRECTION:-add}
 case "$DIRECTION" in add|remove) ;; *) echo "DIRECTION must be add or remove, got '$DIRECTION'" >&2; exit 2 ;; esac
 RUN=${RUN:-$HOME/gan-runs/runet-$DIRECTION-128}
@@ -26,15 +27,13 @@ SNAPSHOT=${SNAPSHOT:-snapshots/runet-$DIRECTION-128.safetensors}  # warm start w
 GA=${GA:-.venv/bin/gan-augment}
 case "${1:-}" in
   train)
-    resume=()
-    if [ -f "$RUN/checkpoint.safetensors" ]; then resume=(--resume)
-    elif [ -f "$SNAPSHOT" ]; then resume=(--warm-start "$SNAPSHOT"); fi
+    resume_or_warm_start "$RUN" "$SNAPSHOT"
     $GA train residual_unet --data ../shared/data/isic2017 --data ../shared/data/ham10000 --split training --size 128 \
       --set direction="$DIRECTION" --set ngf="$NGF" --set upsample=resize --set discriminator=projected \
       --set gan_mode=hinge --set beta1=0 --set beta2=0.99 --set lr_decay_start=1 \
       --set ema_half_life_images="$EMA_HALF_LIFE" --diffaugment color,translation,cutout \
       --steps 100000 --batch-size 16 --workers 1 --sample-every 250 --checkpoint-every 250 \
-      --max-minutes "$MINUTES" --out "$RUN" "${resume[@]}"
+      --max-minutes "$MINUTES" --out "$RUN" "${RESUME[@]}"
     ;;
   evaluate)
     $GA export "$RUN" --to "$NEW" --dtype float16 --hub-id "gan-augment/residual-unet-$DIRECTION-128" \
