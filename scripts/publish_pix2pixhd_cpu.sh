@@ -19,12 +19,12 @@
 set -euo pipefail
 source "$(dirname "$0")/_run_state.sh"
 RUN=${RUN:-$HOME/gan-runs/pix2pixhd-128}
-DEST=${DEST:-model_cards/pix2pixhd-isic2017-128}
-NEW=${NEW:-$HOME/gan-runs/exports/pix2pixhd-isic2017-128}
+DEST=${DEST:-model_cards/pix2pixhd-128}
+NEW=${NEW:-$HOME/gan-runs/exports/pix2pixhd-128}
 REPORT=${REPORT:-reports/realism/isic2017-validation-pix2pixhd}
 MINUTES=${MINUTES:-60}
 BATCH=${BATCH:-8}
-NGF=${NGF:-32}
+NGF=${NGF:-16}
 DISCRIMINATOR=${DISCRIMINATOR:-projected}
 EMA_HALF_LIFE=${EMA_HALF_LIFE:-10000}
 GA=${GA:-.venv/bin/gan-augment}
@@ -40,7 +40,7 @@ case "${1:-}" in
       --max-minutes "$MINUTES" --out "$RUN" "${RESUME[@]}"
     ;;
   evaluate)
-    $GA export "$RUN" --to "$NEW" --dtype float16 --hub-id gan-augment/pix2pixhd-isic2017-128 \
+    $GA export "$RUN" --to "$NEW" --dtype float16 --hub-id gan-augment/pix2pixhd-128 \
       --license other --license-name training-data-terms
     # ISIC 2017 validation (150 images: about 75 per half) for comparison with the bundled Mask2Lesion
     $GA evaluate "$NEW" --data ../shared/data/isic2017 --split validation --max-items 300 --views whole,crop \
