@@ -26,6 +26,7 @@ NEW=${NEW:-$HOME/gan-runs/exports/cyclegan-$DIRECTION-128}
 REPORT=${REPORT:-reports/realism/ham10000-test-cyclegan-$DIRECTION}
 MINUTES=${MINUTES:-60}
 NGF=${NGF:-16}
+N_BLOCKS=${N_BLOCKS:-6}  # the paper's generator for 128 px images (9 blocks is its 256 px one)
 BATCH=${BATCH:-8}
 EMA_HALF_LIFE=${EMA_HALF_LIFE:-10000}
 GA=${GA:-.venv/bin/gan-augment}
@@ -34,7 +35,7 @@ case "${1:-}" in
   train)
     resume_or_warm_start "$RUN" "$SNAPSHOT"
     $GA train cyclegan --data ../shared/data/isic2017 --data ../shared/data/ham10000 --split training --size 128 \
-      --set ngf="$NGF" --set upsample=resize --set discriminator=projected \
+      --set ngf="$NGF" --set n_blocks="$N_BLOCKS" --set upsample=resize --set discriminator=projected \
       --set gan_mode=hinge --set beta1=0 --set beta2=0.99 --set lr_decay_start=1 \
       --set ema_half_life_images="$EMA_HALF_LIFE" --diffaugment color,translation,cutout \
       --steps 100000 --batch-size "$BATCH" --workers 1 --sample-every 250 --checkpoint-every 250 \

@@ -197,6 +197,31 @@ def test_resnet_generator_upsampling_option(name):
         create(name, **tiny, upsample="bilinear")
 
 
+def test_resnet_generator_noise_input():
+    """``style_dim`` adds a mapping and one modulation per restyled normalisation (the
+    bottleneck and each upsampling) and leaves the papers' keys as they were; the
+    modulations start at zero (plain normalisation), then z changes the output."""
+    tiny = get_spec("pix2pixhd").tiny_generator_config
+    paper, styled = create("pix2pixhd", **tiny), create("pix2pixhd", **tiny, style_dim=4, w_dim=8)
+    extra = set(styled.state_dict()) - set(paper.state_dict())
+    assert set(paper.state_dict()) <= set(styled.state_dict()) and not hasattr(paper, "mapping")
+    assert all(k.startswith(("mapping.", "modulation.")) for k in extra)
+    assert len(styled.modulation) == 1 + tiny["n_downsampling"]
+    x = torch.rand(2, paper.model[1].in_channels, 32, 32) * 2 - 1
+    z1, z2 = torch.randn(2, 4), torch.randn(2, 4)
+    with torch.no_grad():
+        assert torch.equal(styled(x, z1), styled(x, z2))
+        for m in styled.modulation:
+            torch.nn.init.normal_(m.weight, std=0.5)
+        assert not torch.allclose(styled(x, z1), styled(x, z2))
+        torch.manual_seed(3)
+        drawn = styled(x)
+        torch.manual_seed(3)
+        assert torch.equal(drawn, styled(x))
+    with pytest.raises(ValueError, match=r"z must have shape \(2, 4\)"):
+        styled(x, torch.randn(2, 5))
+
+
 def test_semantic_map_is_one_hot_with_outside_lesion_and_attributes():
     image = np.full((40, 40, 3), 180, np.uint8)
     image[:4], image[:, :3] = 5, 5  # dark vignette touching the border

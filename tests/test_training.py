@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -38,6 +39,9 @@ EMA_PIX2PIXHD = {"upsample": "resize", "ema_half_life_images": 100.0, "diffaugme
 
 # pix2pixHD with the realism recipe: the projected discriminator conditioned on the maps, hinge loss, EMA
 PROJECTED_PIX2PIXHD = {**PROJECTED_RESIDUAL_UNET}
+
+# ... with a noise input and the mode-seeking term
+STYLED_PIX2PIXHD = {**PROJECTED_PIX2PIXHD, "style_dim": 8, "w_dim": 8, "lambda_ms": 1.0}
 
 
 def assert_same_networks(a, b):
@@ -315,3 +319,27 @@ def test_pix2pixhd_projected_recipe_conditions_the_heads_on_the_maps_and_drops_f
         other = recipe._d(condition, image)
     assert all(torch.equal(x, y) for x, y in zip(plain, again))
     assert all(not torch.equal(x, y) for x, y in zip(plain, other))
+
+
+def test_pix2pixhd_noise_input_trains_with_mode_seeking_and_samples_per_seed(tmp_path):
+    a, second = run_straight_and_resumed("pix2pixhd", tmp_path, STYLED_PIX2PIXHD)
+    assert "G_ms" in second.last_losses and set(a["networks"]) == {"G", "G_train", "D"}
+    assert any(k.startswith("mapping.") for k in a["networks"]["G"])
+    from gan_augment.synthesizer import from_pretrained
+
+    synth = from_pretrained(tmp_path / "straight" / "pretrained", device="cpu")
+    masks = torch.zeros(2, 1, 32, 32)
+    masks[:, :, 8:24, 8:24] = 1
+    images = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    one, again, other = (synth.translate(masks=masks, images=images, seed=s) for s in (1, 1, 2))
+    assert torch.equal(one, again) and not torch.equal(one, other)
+
+
+def test_pix2pixhd_noise_input_with_the_papers_patchgans_keeps_feature_matching(tmp_path):
+    overrides = {"style_dim": 8, "w_dim": 8, "lambda_ms": 1.0}
+    _, result = tiny_run("pix2pixhd", tmp_path, steps=2, overrides=overrides)
+    assert {"G_feat", "G_ms"} <= set(result.last_losses)
+    assert all(math.isfinite(v) for v in result.last_losses.values())
+    spec = get_spec("pix2pixhd")
+    with pytest.raises(ValueError, match="style_dim"):
+        make_recipe("pix2pixhd", 32, {**spec.tiny_generator_config, **spec.tiny_hparams, "lambda_ms": 1.0})

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -153,17 +154,56 @@ class ResnetBlock(nn.Module):
         return x + self.body(x)
 
 
+def style_mapping(style_dim: int, w_dim: int) -> nn.Sequential:
+    """The noise input's mapping z -> w: two linear layers with LeakyReLU 0.2 (a short
+    StyleGAN mapping network)."""
+    return nn.Sequential(nn.Linear(style_dim, w_dim), nn.LeakyReLU(0.2, True), nn.Linear(w_dim, w_dim), nn.LeakyReLU(0.2, True))
+
+
+def reset_style_layers(mapping: nn.Module, modulation: nn.ModuleList) -> None:
+    """After :func:`init_gan_weights`: PyTorch's default init for the mapping (at std 0.02 it
+    would mute z), zero for every modulation (the generator starts as plain normalisation)."""
+    for m in mapping.modules():
+        if isinstance(m, nn.Linear):
+            m.reset_parameters()
+    for m in modulation:
+        nn.init.zeros_(m.weight)
+        nn.init.zeros_(m.bias)
+
+
+def draw_style(z: Tensor | None, batch: int, style_dim: int, device: torch.device) -> Tensor:
+    """``z`` as given, else standard normal noise drawn here (so ``seeded`` reproduces it)."""
+    if z is None:
+        return torch.randn(batch, style_dim, device=device)
+    if z.shape != (batch, style_dim):
+        raise ValueError(f"z must have shape ({batch}, {style_dim}), got {tuple(z.shape)}")
+    return z
+
+
+def modulate(x: Tensor, modulation: nn.Module, w: Tensor) -> Tensor:
+    """Scale and shift each channel of (normalised) ``x`` by ``1 + gamma``, ``beta`` computed
+    from the style ``w`` (adaptive instance normalisation; Huang & Belongie 2017)."""
+    gamma, beta = modulation(w)[:, :, None, None].chunk(2, dim=1)
+    return x * (1 + gamma) + beta
+
+
 class ResnetGenerator(nn.Module):
     """c7s1-ngf, ``n_downsampling`` stride-2 3x3 convolutions doubling the width, ``n_blocks``
     residual blocks, as many stride-2 3x3 transposed convolutions, c7s1-out, tanh (Johnson et
     al. 2016). pix2pixHD's global generator and CycleGAN's generator are instances of it.
 
     ``upsample``: ``"transpose"`` (the papers' transposed convolutions, the default) or
-    ``"resize"`` (nearest 2x upsampling + 3x3 convolution, :func:`upsample_x2`)."""
+    ``"resize"`` (nearest 2x upsampling + 3x3 convolution, :func:`upsample_x2`).
+
+    ``style_dim > 0`` adds a noise input (not in the papers; a deterministic translator
+    cannot choose, e.g., a skin tone that its input does not fix): ``z`` (drawn inside
+    ``forward`` when not given) goes through :func:`style_mapping` to ``w``, which scales and
+    shifts the normalisation before the residual blocks and after every upsampling
+    (:func:`modulate`). Without it the network and its weights are the papers'."""
 
     def __init__(
         self, in_channels: int, out_channels: int = 3, ngf: int = 64, n_downsampling: int = 2, n_blocks: int = 9, norm: str = "instance",
-        upsample: str = "transpose",
+        upsample: str = "transpose", style_dim: int = 0, w_dim: int = 128,
     ) -> None:
         super().__init__()
         check_upsample(upsample)
@@ -172,19 +212,35 @@ class ResnetGenerator(nn.Module):
         for i in range(n_downsampling):
             w = ngf * 2**i
             layers += [nn.Conv2d(w, 2 * w, 3, 2, 1), make_norm(2 * w), nn.ReLU(True)]
+        styled = {len(layers) - 2: ngf * 2**n_downsampling}  # index of a normalisation layer -> its width
         layers += [ResnetBlock(ngf * 2**n_downsampling, norm) for _ in range(n_blocks)]
         for i in range(n_downsampling, 0, -1):
             w = ngf * 2**i
             layers += [*upsample_x2(w, w // 2, upsample, kernel_size=3), make_norm(w // 2), nn.ReLU(True)]
+            styled[len(layers) - 2] = w // 2
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, out_channels, 7), nn.Tanh()]
         self.model = nn.Sequential(*layers)
         self.multiple = 2**n_downsampling
+        self.style_dim = style_dim
+        if style_dim:
+            self.mapping = style_mapping(style_dim, w_dim)
+            self.modulation = nn.ModuleList(nn.Linear(w_dim, 2 * width) for width in styled.values())
+            self._styled = {index: k for k, index in enumerate(styled)}
         init_gan_weights(self)
+        if style_dim and not any(p.is_meta for p in self.parameters()):
+            reset_style_layers(self.mapping, self.modulation)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, z: Tensor | None = None) -> Tensor:
         if x.shape[-1] % self.multiple or x.shape[-2] % self.multiple:
             raise ValueError(f"input height and width must be multiples of {self.multiple}, got {tuple(x.shape[-2:])}")
-        return self.model(x)
+        if not self.style_dim:
+            return self.model(x)
+        w = self.mapping(draw_style(z, x.shape[0], self.style_dim, x.device))
+        for index, layer in enumerate(self.model):
+            x = layer(x)
+            if index in self._styled:
+                x = modulate(x, self.modulation[self._styled[index]], w)
+        return x
 
 
 def set_requires_grad(module: nn.Module, flag: bool) -> None:

@@ -13,7 +13,17 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from gan_augment.models._blocks import RealismRecipeOptions, check_upsample, init_gan_weights, norm_layer, upsample_x2
+from gan_augment.models._blocks import (
+    RealismRecipeOptions,
+    check_upsample,
+    draw_style,
+    init_gan_weights,
+    modulate,
+    norm_layer,
+    reset_style_layers,
+    style_mapping,
+    upsample_x2,
+)
 from gan_augment.registry import ModelSpec, register
 
 
@@ -71,9 +81,7 @@ class UNetGenerator(nn.Module):
             self.down.append(nn.Sequential(*layers))
         self.style_dim = style_dim
         if style_dim:
-            self.mapping = nn.Sequential(
-                nn.Linear(style_dim, w_dim), nn.LeakyReLU(0.2, True), nn.Linear(w_dim, w_dim), nn.LeakyReLU(0.2, True)
-            )
+            self.mapping = style_mapping(style_dim, w_dim)
             self.modulation = nn.ModuleList(nn.Linear(w_dim, 2 * widths[i - 1]) for i in reversed(range(1, num_downs)))
         self.up = nn.ModuleList()
         for i in reversed(range(num_downs)):
@@ -90,12 +98,7 @@ class UNetGenerator(nn.Module):
         self.num_downs = num_downs
         init_gan_weights(self)
         if style_dim and not any(p.is_meta for p in self.parameters()):
-            for m in self.mapping:  # PyTorch's default init: a mapping at std 0.02 would mute z
-                if isinstance(m, nn.Linear):
-                    m.reset_parameters()
-            for m in self.modulation:  # start as the identity: plain normalisation
-                nn.init.zeros_(m.weight)
-                nn.init.zeros_(m.bias)
+            reset_style_layers(self.mapping, self.modulation)
 
     def forward(self, x: Tensor, z: Tensor | None = None) -> Tensor:
         size = 2**self.num_downs
@@ -110,19 +113,12 @@ class UNetGenerator(nn.Module):
             for layer in self.up[1:]:
                 x = layer(torch.cat([x, skips.pop()], dim=1))
             return x
-        if z is None:
-            z = torch.randn(x.shape[0], self.style_dim, device=x.device)
-        w = self.mapping(z)
+        w = self.mapping(draw_style(z, x.shape[0], self.style_dim, x.device))
         inner = skips.pop()
         x = self.up[0](torch.cat([inner, w[:, :, None, None].expand(-1, -1, *inner.shape[-2:])], dim=1))
-        for i, layer in enumerate(self.up[1:]):
-            x = self._modulate(x, w, i)
-            x = layer(torch.cat([x, skips.pop()], dim=1))
+        for modulation, layer in zip(self.modulation, self.up[1:]):
+            x = layer(torch.cat([modulate(x, modulation, w), skips.pop()], dim=1))
         return x
-
-    def _modulate(self, x: Tensor, w: Tensor, i: int) -> Tensor:
-        gamma, beta = self.modulation[i](w)[:, :, None, None].chunk(2, dim=1)
-        return x * (1 + gamma) + beta
 
 
 @dataclass

@@ -10,10 +10,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gan_augment.functional import from_model_range, seeded
-from gan_augment.losses import mode_seeking_loss, summed_adversarial_loss
+from gan_augment.losses import summed_adversarial_loss
 from gan_augment.models._blocks import set_requires_grad
 from gan_augment.models.pix2pix import Pix2PixHParams, UNetGenerator, mask_condition
-from gan_augment.models.realism_recipe import conditional_discriminator, discriminate
+from gan_augment.models.realism_recipe import check_mode_seeking, conditional_discriminator, discriminate, mode_seeking_term, noise_pairs
 from gan_augment.recipe import EMARecipe
 
 
@@ -26,8 +26,7 @@ class Pix2PixRecipe(EMARecipe):
     def __init__(self, generator: UNetGenerator, generator_config: dict[str, Any], hparams: Pix2PixHParams, image_size: int):
         super().__init__(generator, generator_config, hparams, image_size)
         hp = hparams
-        if hp.lambda_ms > 0 and not getattr(generator, "style_dim", 0):
-            raise ValueError("lambda_ms needs a generator with a noise input: set style_dim (e.g. --set style_dim=64)")
+        check_mode_seeking(hp, generator)
         self.discriminator, self._trainable_d = conditional_discriminator(
             hp, generator_config.get("out_channels", 3), generator_config.get("in_channels", 1), hp.d_norm, image_size, "pix2pix"
         )
@@ -53,14 +52,7 @@ class Pix2PixRecipe(EMARecipe):
         hp, g = self.hparams, self.generator
         condition, real = mask_condition(batch["mask"]), batch["image"]
         n = real.shape[0]
-        z = None
-        if g.style_dim:  # the first half of the conditions twice: the pair the mode-seeking term compares
-            half = max(n // 2, 1)
-            fake_condition = torch.cat([condition[:half], condition[:half]])[:n]
-            paired_real = torch.cat([real[:half], real[:half]])[:n]
-            z = torch.randn(fake_condition.shape[0], g.style_dim, device=real.device)
-        else:
-            fake_condition, paired_real = condition, real
+        fake_condition, paired_real, z, half = noise_pairs(g, condition, real)
         with self.autocast():
             fake = g(fake_condition, z) if z is not None else g(fake_condition)
 
@@ -84,9 +76,9 @@ class Pix2PixRecipe(EMARecipe):
             loss_g_l1 = F.l1_loss(fake, paired_real) * hp.lambda_l1
             total = total + loss_g_l1
             losses["G_L1"] = loss_g_l1.detach()
-        if z is not None and hp.lambda_ms > 0 and n >= 2 * half:
-            loss_ms = mode_seeking_loss(fake[:half], fake[half : 2 * half], z[:half], z[half : 2 * half], hp.ms_tau)
-            total = total + hp.lambda_ms * loss_ms
+        loss_ms = mode_seeking_term(hp, fake, z, half)
+        if loss_ms is not None:
+            total = total + loss_ms
             losses["G_ms"] = loss_ms.detach()
         total.backward()
         self.opt_g.step()

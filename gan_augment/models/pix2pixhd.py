@@ -9,7 +9,8 @@ Analysis Workshop 2018, Sec. 3.2) the label map holds outside-of-field border, s
 lesion and the five ISIC 2018 Task 2 attributes, and the instances are SLIC superpixels
 (``gan_augment.models.pix2pixhd_maps``). The VGG perceptual loss of the paper is not used (no offline VGG).
 
-Options beyond the paper (its recipe stays the default): ``upsample="resize"`` (nearest 2x
+Options beyond the paper (its recipe stays the default): a noise input (``style_dim``) with
+mode seeking (``lambda_ms``), ``upsample="resize"`` (nearest 2x
 upsampling + 3x3 convolution instead of transposed convolutions, no checkerboard artefacts;
 Odena et al., Distill 2016) and, in :class:`Pix2PixHDHParams`, an EMA of the generator
 (exported as ``G``), DiffAugment (Zhao et al. 2020) and ``discriminator="projected"`` (the
@@ -35,7 +36,10 @@ class GlobalGenerator(ResnetGenerator):
     the 8-channel label map + 1-channel instance-boundary map.
 
     ``upsample``: ``"transpose"`` (the paper's 3x3 stride-2 transposed convolutions) or
-    ``"resize"`` (nearest 2x upsampling + 3x3 convolution)."""
+    ``"resize"`` (nearest 2x upsampling + 3x3 convolution). ``style_dim > 0``: a noise input
+    that restyles the normalisations (see :class:`ResnetGenerator`), so one pair of maps
+    can give several skin tones and textures (the paper's answer is an instance-wise
+    feature encoder sampled from clusters at test time)."""
 
     def __init__(
         self,
@@ -46,8 +50,10 @@ class GlobalGenerator(ResnetGenerator):
         n_blocks: int = 9,
         norm: str = "instance",
         upsample: str = "transpose",
+        style_dim: int = 0,
+        w_dim: int = 128,
     ) -> None:
-        super().__init__(in_channels, out_channels, ngf, n_downsampling, n_blocks, norm, upsample)
+        super().__init__(in_channels, out_channels, ngf, n_downsampling, n_blocks, norm, upsample, style_dim, w_dim)
 
 
 def maps_condition(masks: Tensor | None, images: Tensor | None) -> Tensor:
@@ -68,7 +74,8 @@ class Pix2PixHDHParams(RealismRecipeOptions):
     ``ema_half_life_images > 0`` keeps an EMA generator (exported as ``G``; the trained one
     is saved as ``G_train``); ``discriminator="projected"`` trains against the projected
     discriminator conditioned on the maps (use ``gan_mode=hinge``, ``beta1=0``,
-    ``beta2=0.99``), without feature matching."""
+    ``beta2=0.99``), without feature matching; ``lambda_ms > 0`` adds the capped
+    mode-seeking term (Mao et al. 2019) for a generator with a noise input (``style_dim``)."""
 
     ndf: int = 64
     d_layers: int = 3
@@ -80,6 +87,8 @@ class Pix2PixHDHParams(RealismRecipeOptions):
     beta2: float = 0.999
     lr_decay_start: float = 0.5
     diffaugment: str = ""
+    lambda_ms: float = 0.0
+    ms_tau: float = 0.25
 
 
 SPEC = register(

@@ -14,7 +14,14 @@ from gan_augment.losses import feature_matching_loss, multiscale_adversarial_los
 from gan_augment.models._blocks import MultiScaleDiscriminator, init_gan_weights, require_input_size, set_requires_grad
 from gan_augment.models.pix2pixhd import GlobalGenerator, Pix2PixHDHParams
 from gan_augment.models.pix2pixhd_maps import LABELS, NUM_CONDITION_CHANNELS, condition_maps
-from gan_augment.models.realism_recipe import check_discriminator, discriminate, projected_discriminator
+from gan_augment.models.realism_recipe import (
+    check_discriminator,
+    check_mode_seeking,
+    discriminate,
+    mode_seeking_term,
+    noise_pairs,
+    projected_discriminator,
+)
 from gan_augment.recipe import EMARecipe
 from gan_augment.train_data import GANTrainingView
 
@@ -32,6 +39,7 @@ class Pix2PixHDRecipe(EMARecipe):
         if image_size % generator.multiple:
             raise ValueError(f"pix2pixHD with n_downsampling={generator_config.get('n_downsampling')} needs an image size that is a multiple of {generator.multiple}, got {image_size}")
         check_discriminator(hparams.discriminator)
+        check_mode_seeking(hparams, generator)
         condition_channels = generator_config.get("in_channels", NUM_CONDITION_CHANNELS)
         self.projected = hparams.discriminator == "projected"
         if self.projected:
@@ -70,15 +78,16 @@ class Pix2PixHDRecipe(EMARecipe):
 
     def train_step(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         hp = self.hparams
-        condition, real = batch["condition"], batch["image"]
+        real_condition, real = batch["condition"], batch["image"]
+        condition, paired_real, z, half = noise_pairs(self.generator, real_condition, real)
         with self.autocast():
-            fake = self.generator(condition)
+            fake = self.generator(condition, z) if z is not None else self.generator(condition)
 
         set_requires_grad(self._trainable_d, True)
         self.opt_d.zero_grad(set_to_none=True)
         with self.autocast():
             pred_fake = self._d(condition, fake.detach())
-            pred_real = self._d(condition, real)
+            pred_real = self._d(real_condition, real)
             loss_d_fake = self._adv(pred_fake, False, True)
             loss_d_real = self._adv(pred_real, True, True)
         (0.5 * (loss_d_fake + loss_d_real)).backward()
@@ -92,9 +101,16 @@ class Pix2PixHDRecipe(EMARecipe):
             losses = {"D_real": loss_d_real.detach(), "D_fake": loss_d_fake.detach(), "G_gan": loss_g_gan.detach()}
             total = loss_g_gan
             if not self.projected and hp.lambda_feat > 0:
+                if z is not None:  # the fakes' conditions are pairs: match the features of their own real images
+                    with torch.no_grad():
+                        pred_real = self._d(condition, paired_real)
                 loss_g_feat = feature_matching_loss(pred, pred_real) * hp.lambda_feat
                 total = total + loss_g_feat
                 losses["G_feat"] = loss_g_feat.detach()
+        loss_ms = mode_seeking_term(hp, fake.float(), z, half)
+        if loss_ms is not None:
+            total = total + loss_ms
+            losses["G_ms"] = loss_ms.detach()
         total.backward()
         self.opt_g.step()
         self.update_ema(real.shape[0])
@@ -107,11 +123,13 @@ class Pix2PixHDRecipe(EMARecipe):
         return loss(predictions, real, self.hparams.gan_mode, for_discriminator=for_d)
 
     def preview(self, batch: dict[str, Tensor]) -> list[Tensor]:
-        with seeded(0, self.device):
-            fake = self.exported_generator(batch["condition"]).float()
+        g = self.exported_generator
         lesion = batch["condition"][:, LABELS.index("lesion") : LABELS.index("lesion") + 1]
-        edges = batch["condition"][:, -1:]
-        return [lesion, edges, from_model_range(batch["image"]), from_model_range(fake)]
+        columns = [lesion, batch["condition"][:, -1:], from_model_range(batch["image"])]
+        for s in range(3 if g.style_dim else 1):  # with a noise input: three draws per pair of maps
+            with seeded(s, self.device):
+                columns.append(from_model_range(g(batch["condition"]).float()))
+        return columns
 
 
 def training_data(dataset: Any, image_size: int, seed: int) -> GANTrainingView:

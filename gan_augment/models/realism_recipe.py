@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from gan_augment.diffaugment import diff_augment
+from gan_augment.losses import mode_seeking_loss
 from gan_augment.models._blocks import PatchDiscriminator, init_gan_weights, require_input_size
 from gan_augment.models.projected import ProjectedDiscriminator
 
@@ -85,3 +86,31 @@ def discriminate(
         image, condition = (pair[:, c:], pair[:, :c]) if condition_first else (pair[:, :k], pair[:, k:])
         return discriminator(image, (condition + 1) / 2)
     return [discriminator(pair)]
+
+
+def check_mode_seeking(hparams: Any, generator: nn.Module) -> None:
+    """``lambda_ms > 0`` needs a generator with a noise input (``style_dim``)."""
+    if getattr(hparams, "lambda_ms", 0) > 0 and not getattr(generator, "style_dim", 0):
+        raise ValueError("lambda_ms needs a generator with a noise input: set style_dim (e.g. --set style_dim=64)")
+
+
+def noise_pairs(generator: nn.Module, condition: Tensor, real: Tensor) -> tuple[Tensor, Tensor, Tensor | None, int]:
+    """The generator's inputs for one step: for a generator with a noise input, the first half
+    of the conditions twice, each with its own ``z`` (the pairs :func:`mode_seeking_term`
+    compares), with the real images in the same order; else the batch as it is.
+    Returns (conditions, their real images, z or None, half)."""
+    n = real.shape[0]
+    style_dim = getattr(generator, "style_dim", 0)
+    if not style_dim:
+        return condition, real, None, n
+    half = max(n // 2, 1)
+    twice = lambda t: torch.cat([t[:half], t[:half]])[:n]
+    return twice(condition), twice(real), torch.randn(n, style_dim, device=real.device), half
+
+
+def mode_seeking_term(hparams: Any, fake: Tensor, z: Tensor | None, half: int) -> Tensor | None:
+    """``hparams.lambda_ms`` x the capped mode-seeking loss of the :func:`noise_pairs` pairs
+    (``None`` without a noise input, a weight of 0 or a batch too small to hold pairs)."""
+    if z is None or hparams.lambda_ms <= 0 or fake.shape[0] < 2 * half:
+        return None
+    return hparams.lambda_ms * mode_seeking_loss(fake[:half], fake[half : 2 * half], z[:half], z[half : 2 * half], hparams.ms_tau)
