@@ -40,8 +40,8 @@ EMA_PIX2PIXHD = {"upsample": "resize", "ema_half_life_images": 100.0, "diffaugme
 # pix2pixHD with the realism recipe: the projected discriminator conditioned on the maps, hinge loss, EMA
 PROJECTED_PIX2PIXHD = {**PROJECTED_RESIDUAL_UNET}
 
-# ... with a noise input and the mode-seeking term
-STYLED_PIX2PIXHD = {**PROJECTED_PIX2PIXHD, "style_dim": 8, "w_dim": 8, "lambda_ms": 1.0}
+# ... with a noise input, the mode-seeking term and the matching-aware discriminator
+STYLED_PIX2PIXHD = {**PROJECTED_PIX2PIXHD, "style_dim": 8, "w_dim": 8, "lambda_ms": 1.0, "mismatch_weight": 0.5}
 
 
 def assert_same_networks(a, b):
@@ -323,7 +323,7 @@ def test_pix2pixhd_projected_recipe_conditions_the_heads_on_the_maps_and_drops_f
 
 def test_pix2pixhd_noise_input_trains_with_mode_seeking_and_samples_per_seed(tmp_path):
     a, second = run_straight_and_resumed("pix2pixhd", tmp_path, STYLED_PIX2PIXHD)
-    assert "G_ms" in second.last_losses and set(a["networks"]) == {"G", "G_train", "D"}
+    assert {"G_ms", "D_mismatch"} <= set(second.last_losses) and set(a["networks"]) == {"G", "G_train", "D"}
     assert any(k.startswith("mapping.") for k in a["networks"]["G"])
     from gan_augment.synthesizer import from_pretrained
 
@@ -343,3 +343,30 @@ def test_pix2pixhd_noise_input_with_the_papers_patchgans_keeps_feature_matching(
     spec = get_spec("pix2pixhd")
     with pytest.raises(ValueError, match="style_dim"):
         make_recipe("pix2pixhd", 32, {**spec.tiny_generator_config, **spec.tiny_hparams, "lambda_ms": 1.0})
+
+
+def test_matching_aware_discriminator_counts_real_images_with_another_condition_as_fake():
+    from types import SimpleNamespace
+
+    from gan_augment.models.realism_recipe import matching_aware
+
+    condition = torch.arange(3.0)[:, None]
+    seen = []
+
+    def fake_loss_of_real_with(c):
+        seen.append(c)
+        return torch.tensor(4.0)
+
+    term, mismatch = matching_aware(SimpleNamespace(mismatch_weight=0.25), torch.tensor(2.0), fake_loss_of_real_with, condition)
+    assert torch.equal(seen[0], torch.tensor([[2.0], [0.0], [1.0]]))  # every image gets another's condition
+    assert term.item() == 0.75 * 2.0 + 0.25 * 4.0 and mismatch.item() == 4.0
+    plain = torch.tensor(2.0)
+    assert matching_aware(SimpleNamespace(mismatch_weight=0.0), plain, fake_loss_of_real_with, condition) == (plain, None)
+    assert matching_aware(SimpleNamespace(mismatch_weight=0.5), plain, fake_loss_of_real_with, condition[:1]) == (plain, None)
+    with pytest.raises(ValueError, match="mismatch_weight"):
+        matching_aware(SimpleNamespace(mismatch_weight=1.0), plain, fake_loss_of_real_with, condition)
+
+
+def test_pix2pix_matching_aware_discriminator_trains(tmp_path):
+    _, result = tiny_run("pix2pix", tmp_path, steps=2, overrides={"mismatch_weight": 0.5})
+    assert "D_mismatch" in result.last_losses and math.isfinite(result.last_losses["D_mismatch"])

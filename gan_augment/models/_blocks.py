@@ -271,3 +271,15 @@ class RealismRecipeOptions:
     d_width: int = 64
     projection_seed: int = 0
     ema_half_life_images: float = 0.0
+
+
+@dataclass
+class MatchingAwareOptions(RealismRecipeOptions):
+    """:class:`RealismRecipeOptions` for translators whose D reads the condition with the image
+    (pix2pix, pix2pixHD). ``mismatch_weight > 0`` makes D matching-aware (Reed et al.,
+    "Generative Adversarial Text to Image Synthesis", ICML 2016, GAN-CLS): real images paired
+    with another image's condition count as fake with this weight (the fakes keep
+    ``1 - mismatch_weight``; the paper's 0.5), so D must check that image and condition
+    agree, not only that the image looks real."""
+
+    mismatch_weight: float = 0.0

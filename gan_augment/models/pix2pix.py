@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from gan_augment.models._blocks import (
-    RealismRecipeOptions,
+    MatchingAwareOptions,
     check_upsample,
     draw_style,
     init_gan_weights,
@@ -122,7 +122,7 @@ class UNetGenerator(nn.Module):
 
 
 @dataclass
-class Pix2PixHParams(RealismRecipeOptions):
+class Pix2PixHParams(MatchingAwareOptions):
     """Paper defaults: lambda_L1 = 100, Adam lr 2e-4, beta1 0.5, linear decay over the
     second half, 70x70 PatchGAN (3 layers), vanilla cGAN loss, D loss halved.
 

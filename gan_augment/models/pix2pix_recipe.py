@@ -13,7 +13,14 @@ from gan_augment.functional import from_model_range, seeded
 from gan_augment.losses import summed_adversarial_loss
 from gan_augment.models._blocks import set_requires_grad
 from gan_augment.models.pix2pix import Pix2PixHParams, UNetGenerator, mask_condition
-from gan_augment.models.realism_recipe import check_mode_seeking, conditional_discriminator, discriminate, mode_seeking_term, noise_pairs
+from gan_augment.models.realism_recipe import (
+    check_mode_seeking,
+    conditional_discriminator,
+    discriminate,
+    matching_aware,
+    mode_seeking_term,
+    noise_pairs,
+)
 from gan_augment.recipe import EMARecipe
 
 
@@ -61,7 +68,8 @@ class Pix2PixRecipe(EMARecipe):
         with self.autocast():
             loss_d_fake = self._adv(self._d(fake_condition, fake.detach()), False, True)
             loss_d_real = self._adv(self._d(condition, real), True, True)
-            loss_d = 0.5 * (loss_d_fake + loss_d_real)
+            fake_term, loss_mismatch = matching_aware(hp, loss_d_fake, lambda c: self._adv(self._d(c, real), False, True), condition)
+            loss_d = 0.5 * (fake_term + loss_d_real)
         loss_d.backward()
         self.opt_d.step()
 
@@ -71,6 +79,8 @@ class Pix2PixRecipe(EMARecipe):
             loss_g_gan = self._adv(self._d(fake_condition, fake), True, False)
         fake = fake.float()
         losses = {"D_real": loss_d_real.detach(), "D_fake": loss_d_fake.detach(), "G_gan": loss_g_gan.detach()}
+        if loss_mismatch is not None:
+            losses["D_mismatch"] = loss_mismatch.detach()
         total = loss_g_gan
         if hp.lambda_l1 > 0:
             loss_g_l1 = F.l1_loss(fake, paired_real) * hp.lambda_l1

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gan_augment.models._blocks import RealismRecipeOptions, ResnetGenerator
+from gan_augment.models._blocks import MatchingAwareOptions, ResnetGenerator
 from gan_augment.models.pix2pixhd_maps import NUM_CONDITION_CHANNELS, condition_maps
 from gan_augment.registry import ModelSpec, register
 
@@ -67,7 +67,7 @@ def maps_condition(masks: Tensor | None, images: Tensor | None) -> Tensor:
 
 
 @dataclass
-class Pix2PixHDHParams(RealismRecipeOptions):
+class Pix2PixHDHParams(MatchingAwareOptions):
     """Paper defaults: 3 discriminators of 3 layers (instance norm), LSGAN, lambda_feat 10,
     Adam 2e-4 / beta1 0.5, linear decay over the second half.
 

@@ -18,6 +18,7 @@ from gan_augment.models.realism_recipe import (
     check_discriminator,
     check_mode_seeking,
     discriminate,
+    matching_aware,
     mode_seeking_term,
     noise_pairs,
     projected_discriminator,
@@ -90,7 +91,8 @@ class Pix2PixHDRecipe(EMARecipe):
             pred_real = self._d(real_condition, real)
             loss_d_fake = self._adv(pred_fake, False, True)
             loss_d_real = self._adv(pred_real, True, True)
-        (0.5 * (loss_d_fake + loss_d_real)).backward()
+            fake_term, loss_mismatch = matching_aware(hp, loss_d_fake, lambda c: self._adv(self._d(c, real), False, True), real_condition)
+        (0.5 * (fake_term + loss_d_real)).backward()
         self.opt_d.step()
 
         set_requires_grad(self._trainable_d, False)
@@ -99,6 +101,8 @@ class Pix2PixHDRecipe(EMARecipe):
             pred = self._d(condition, fake)
             loss_g_gan = self._adv(pred, True, False)
             losses = {"D_real": loss_d_real.detach(), "D_fake": loss_d_fake.detach(), "G_gan": loss_g_gan.detach()}
+            if loss_mismatch is not None:
+                losses["D_mismatch"] = loss_mismatch.detach()
             total = loss_g_gan
             if not self.projected and hp.lambda_feat > 0:
                 if z is not None:  # the fakes' conditions are pairs: match the features of their own real images

@@ -12,6 +12,7 @@ multi-scale PatchGANs and offers the EMA; ``inpaint`` trains with it only. Not a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -114,3 +115,17 @@ def mode_seeking_term(hparams: Any, fake: Tensor, z: Tensor | None, half: int) -
     if z is None or hparams.lambda_ms <= 0 or fake.shape[0] < 2 * half:
         return None
     return hparams.lambda_ms * mode_seeking_loss(fake[:half], fake[half : 2 * half], z[:half], z[half : 2 * half], hparams.ms_tau)
+
+
+def matching_aware(hparams: Any, loss_d_fake: Tensor, fake_loss_of_real_with: Callable[[Tensor], Tensor], condition: Tensor) -> tuple[Tensor, Tensor | None]:
+    """The discriminator's fake term, matching-aware when ``hparams.mismatch_weight > 0``
+    (GAN-CLS, Reed et al. 2016): ``(1 - w) * loss_d_fake + w * fake_loss_of_real_with(c)``,
+    where ``c`` gives each real image the next image's condition (``condition`` rolled by one
+    in the batch). Returns (the term, the mismatch loss or ``None``)."""
+    weight = float(getattr(hparams, "mismatch_weight", 0.0))
+    if not 0.0 <= weight < 1.0:
+        raise ValueError(f"mismatch_weight must be in [0, 1), got {weight}")
+    if weight == 0.0 or condition.shape[0] < 2:
+        return loss_d_fake, None
+    loss_mismatch = fake_loss_of_real_with(condition.roll(1, dims=0))
+    return (1 - weight) * loss_d_fake + weight * loss_mismatch, loss_mismatch
