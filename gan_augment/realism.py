@@ -36,6 +36,9 @@ Protocol (what :func:`evaluate` does, exactly):
    lesion masks of A and is compared with B's lesion crops (reference: A's lesion crops vs
    B's); a remover receives A's lesion crops and is compared with B's skin patches (whole
    view only). Memorization then searches the training set's images of the output domain.
+8. **Mask agreement** (whole images and ``add``: outputs that should hold a lesion inside the
+   mask): Dice of a no-learning segmentation of each output (:mod:`gan_augment.mask_agreement`)
+   against the mask it was made for, next to real B with its own masks and with shuffled ones.
 
 A candidate is any callable ``synthesize(images N3HW [0, 1], masks N1HW {0, 1}, seed) -> N3HW
 [0, 1]``; it is called on batches of 32 with ``seed + batch index``. Offered here:
@@ -61,6 +64,8 @@ from gan_augment.c2st import cnn_c2st, linear_c2st
 from gan_augment.data import DermDataset
 from gan_augment.evaluation import load_pairs
 from gan_augment.lesion_box import DEFAULT_MARGIN, lesion_crops
+from gan_augment.mask_agreement import mask_agreement
+from gan_augment.mask_agreement import real_reference as mask_agreement_reference
 from gan_augment.memorization import memorization
 from gan_augment.metrics import FeatureExtractor, kid, upsampling_peaks
 from gan_augment.realism_domains import DOMAIN_VIEWS, DOMAINS, TRAINING_ITEMS, Items, domain_halves, domain_settings, domain_targets
@@ -87,6 +92,7 @@ BATCH = 32
 C2ST_FOLDS = 5
 DIVERSITY_MASKS, DIVERSITY_SEEDS = 16, 8
 GRID_ROWS = 6
+MASK_AGREEMENT_DOMAINS = (None, "add")
 
 
 # --- candidates ------------------------------------------------------------------------------
@@ -349,6 +355,9 @@ def evaluate(
         "pixel_std": _pixel_std(images_b),
     }
     reference["spectrum"] = upsampling_peaks(images_b)
+    checks_masks = domain in MASK_AGREEMENT_DOMAINS  # outputs that should hold a lesion inside the mask
+    if checks_masks:
+        reference["mask_agreement"] = mask_agreement_reference(images_b, real_b.masks)
 
     train_sets: dict[str, dict[str, Any]] = {}
     if training is not None:
@@ -387,6 +396,8 @@ def evaluate(
         div["pixel_std_ratio"] = _ratio(div["pixel_std"], reference["diversity"]["pixel_std"])
         entry["diversity"] = div
         entry["spectrum"] = upsampling_peaks(synthetic)
+        if checks_masks:
+            entry["mask_agreement"] = mask_agreement(synthetic, masks_a)
         # How much the candidate changed its own input inside the lesion mask (mean absolute
         # difference, [0, 1] scale): an editor that returns its input unchanged would score
         # like real A vs real B, so the report shows this next to the C2STs.
@@ -414,6 +425,10 @@ def evaluate(
             "cnn_c2st": "4 stride-2 convs 16-32-64-64 + linear, 64 px input, 200 Adam steps (at most 40 epochs; lr 2e-3, batch 32, flips) per fold, 5-fold stratified CV",
             "diversity": f"{DIVERSITY_SEEDS} seeds x up to {DIVERSITY_MASKS} masks of A, whole view",
             "synthesis_batch": BATCH,
+            "mask_agreement": (
+                "Dice of the darker Otsu class of smoothed luminance against the mask; reference: real B with its own "
+                "masks, and with the next image's mask (what ignoring the mask scores)"
+            ) if domain in MASK_AGREEMENT_DOMAINS else None,
             "memorization": (
                 f"nearest of {len(next(iter(train_sets.values()))['ids'])} random training {TRAINING_ITEMS[domain]} by Lite0 cosine distance; "
                 "near-copy = closer than 95 % of real B images are to their nearest training image"

@@ -103,6 +103,19 @@ def markdown_report(result: dict[str, Any]) -> str:
             f"| {name} | {dv['within_mask_distance']:.3f} | {_ratio(dv['within_mask_ratio'])} | "
             f"{dv['pixel_std']:.3f} | {_ratio(dv['pixel_std_ratio'])} |"
         )
+    agreement = ref.get("mask_agreement")
+    if agreement:
+        lines += [
+            "",
+            "| candidate | lesion where the mask says: Otsu Dice, mean (median) |",
+            "|---|---|",
+            f"| real B, own masks (a faithful pair) | {agreement['dice_mean']:.3f} ({agreement['dice_median']:.3f}) |",
+            f"| real B, another image's mask (ignoring the mask) | {agreement['shuffled_dice_mean']:.3f} ({agreement['shuffled_dice_median']:.3f}) |",
+        ]
+        lines += [
+            f"| {n} | {e['mask_agreement']['dice_mean']:.3f} ({e['mask_agreement']['dice_median']:.3f}) |"
+            for n, e in result["candidates"].items() if "mask_agreement" in e
+        ]
     memorized = [(n, v, e[v]["memorization"]) for n, e in result["candidates"].items() for v in views if "memorization" in e[v]]
     if memorized:
         lines += [
@@ -235,6 +248,15 @@ def card_evaluation(results: list[dict[str, Any]], candidate: str, *, baselines:
             rows.append({
                 "name": f"{where}, checkerboard spectrum peak: {candidate}",
                 "value": f"{spectrum['peak']:.2f} (real images {result['reference']['spectrum']['peak']:.2f}; above real = upsampling artifact)",
+            })
+        agreement, ref_agreement = result["candidates"][candidate].get("mask_agreement"), result["reference"].get("mask_agreement")
+        if agreement and ref_agreement:
+            rows.append({
+                "name": f"{where}, lesion where the mask says: {candidate}",
+                "value": (
+                    f"Otsu Dice {agreement['dice_mean']:.3f} (real images with their own masks {ref_agreement['dice_mean']:.3f}, "
+                    f"with another image's mask {ref_agreement['shuffled_dice_mean']:.3f})"
+                ),
             })
         dv = result["candidates"][candidate].get("diversity")
         if dv:

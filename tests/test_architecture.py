@@ -134,6 +134,7 @@ LEAVES = (
     "gan_augment.evidence_stats",
     "gan_augment.functional",
     "gan_augment.lesion_box",
+    "gan_augment.mask_agreement",
     "gan_augment.recipe",
     "gan_augment.registry",
 )

@@ -479,6 +479,9 @@ def test_remove_protocol_skips_the_crop_view(tmp_path):
     assert not _blue(extractor.calls[0]).any() and not _blue(extractor.calls[1]).any()  # real A, real B: skin patches
     md = markdown_report(result)
     assert "Protocol: domain `remove`" in md and "crop view is skipped" in md
+    # a remover's outputs hold no lesion: no mask agreement
+    assert "mask_agreement" not in result["reference"] and "mask_agreement" not in result["candidates"]["spy"]
+    assert "lesion where the mask says" not in md and s["mask_agreement"] is None
     with pytest.raises(ValueError, match="no view"):
         evaluate({"spy": spy}, heldout, size=32, max_items=4, views=("crop",), extractor=pixel_features, progress=False, domain="remove")
 
