@@ -222,7 +222,7 @@ def _fit(
             if not config.resume:
                 raise FileExistsError(f"{ckpt_path} exists: pass resume=True (--resume) to continue it, or use another out_dir")
             state = load_checkpoint(ckpt_path)
-            _check_same_run(state["meta"], meta, allow_data_change=config.allow_data_change)
+            _check_same_run(state["meta"], meta, allow_data_change=config.allow_data_change, defaults=option_defaults(recipe.architecture))
         truncate_log(out / "log.jsonl", int(state["step"]) if state else 0)  # steps after the checkpoint are logged again
         return state
 
@@ -433,10 +433,30 @@ def _check_out_dir(out: Path, ckpt_path: Path, resume: bool) -> None:
         raise FileNotFoundError(f"cannot resume: there is no checkpoint in {out} ({CHECKPOINT_NAME} is missing); drop --resume to start a new run")
 
 
-def _check_same_run(saved: Mapping[str, Any], current: Mapping[str, Any], *, allow_data_change: bool = False) -> None:
-    """Resuming with a different model or data settings would silently mix two runs."""
+def option_defaults(architecture: str) -> dict[str, dict[str, Any]]:
+    """The default of every generator option (``generator_config``) and training option
+    (``hparams``) of ``architecture``."""
+    spec = get_spec(architecture)
+    generator = {
+        n: p.default
+        for n, p in inspect.signature(spec.generator.__init__).parameters.items()
+        if n != "self" and p.default is not inspect.Parameter.empty
+    }
+    return {"generator_config": generator, "hparams": dataclasses.asdict(spec.hparams())}
+
+
+def _check_same_run(
+    saved: Mapping[str, Any], current: Mapping[str, Any], *, allow_data_change: bool = False,
+    defaults: Mapping[str, Mapping[str, Any]] | None = None,
+) -> None:
+    """Resuming with a different model or data settings would silently mix two runs. An option
+    added to the code after the checkpoint was written (absent from its record) counts as its
+    default (``defaults``: :func:`option_defaults`), which is what the run trained with."""
     for key in ("architecture", "generator_config", "hparams", "image_size"):
-        if saved.get(key) != current.get(key):
+        before = saved.get(key)
+        if defaults and key in defaults and isinstance(before, Mapping):
+            before = {**{k: v for k, v in defaults[key].items() if k not in before}, **before}
+        if before != current.get(key):
             raise ValueError(f"cannot resume: {key} differs from the checkpoint ({saved.get(key)} != {current.get(key)})")
     for key in ("batch_size", "seed"):
         if saved["train"].get(key) != current["train"].get(key):
@@ -467,12 +487,7 @@ def make_recipe(architecture: str, image_size: int, options: Mapping[str, Any] |
     spec = get_spec(architecture)
     generator_options, hparam_options = split_options(architecture, options or {})
     implied = spec.config_for_size(image_size) if spec.config_for_size else {}
-    defaults = {
-        n: p.default
-        for n, p in inspect.signature(spec.generator.__init__).parameters.items()
-        if n != "self" and p.default is not inspect.Parameter.empty
-    }
-    generator_config = {**defaults, **implied, **generator_options}
+    generator_config = {**option_defaults(architecture)["generator_config"], **implied, **generator_options}
     generator = spec.generator(**generator_config)
     return spec.recipe_class()(generator, generator_config, spec.hparams(**hparam_options), image_size)
 

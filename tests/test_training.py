@@ -245,6 +245,20 @@ def test_resume_refuses_a_different_model_config(tmp_path):
         fit(recipe, view, TrainConfig(out_dir=str(tmp_path), steps=2, batch_size=2, num_workers=0, resume=True))
 
 
+def test_resume_accepts_an_option_added_since_the_checkpoint_only_at_its_default(tmp_path):
+    """A run written before ``mismatch_weight`` / ``style_dim`` existed trained with their
+    defaults: it resumes with them, and refuses other values."""
+    tiny_run("pix2pix", tmp_path, steps=4, max_session_steps=2)
+    path = tmp_path / CHECKPOINT_NAME
+    state = load_checkpoint(path)
+    del state["meta"]["hparams"]["mismatch_weight"], state["meta"]["generator_config"]["style_dim"]
+    save_checkpoint(path, state)
+    with pytest.raises(ValueError, match="hparams differs"):
+        tiny_run("pix2pix", tmp_path, steps=4, resume=True, overrides={"mismatch_weight": 0.5})
+    _, result = tiny_run("pix2pix", tmp_path, steps=4, resume=True)
+    assert result.finished
+
+
 def test_non_finite_loss_stops_with_a_pointer_to_the_last_checkpoint(tmp_path):
     spec = get_spec("pix2pix")
     recipe = make_recipe("pix2pix", spec.tiny_image_size, {**spec.tiny_generator_config, **spec.tiny_hparams})
