@@ -20,20 +20,23 @@
 # KID excess +0.33, C2ST 0.99 / 1.00 on ISIC 2017 validation; not bundled (reports/realism/).
 # Since then the generator has a noise input (STYLE_DIM, restyling its normalisations) trained
 # with the mode-seeking term (LAMBDA_MS), and D is matching-aware (MISMATCH: real images with
-# another image's maps count as fake), in a new run directory. Without it the first runs drew
-# lesions that ignored the mask's shape and size.
+# another image's maps count as fake) and reads the maps as loudly as its features
+# (CONDITION_GAIN=balanced; with the raw maps next to features ~40x larger, D could barely see
+# them), in a new run directory. Without these the first runs drew lesions that ignored the
+# mask's shape and size.
 set -euo pipefail
 source "$(dirname "$0")/_run_state.sh"
-RUN=${RUN:-$HOME/gan-runs/pix2pixhd-mm-128}
+RUN=${RUN:-$HOME/gan-runs/pix2pixhd-balanced-128}
 DEST=${DEST:-model_cards/pix2pixhd-128}
 NEW=${NEW:-$HOME/gan-runs/exports/pix2pixhd-128}
-REPORT=${REPORT:-reports/realism/isic2017-validation-pix2pixhd-mm}
+REPORT=${REPORT:-reports/realism/isic2017-validation-pix2pixhd-balanced}
 MINUTES=${MINUTES:-60}
 BATCH=${BATCH:-8}
 NGF=${NGF:-16}
 STYLE_DIM=${STYLE_DIM:-64}  # 0: the paper's deterministic generator
 LAMBDA_MS=${LAMBDA_MS:-1}
 MISMATCH=${MISMATCH:-0.5}
+CONDITION_GAIN=${CONDITION_GAIN:-balanced}
 DISCRIMINATOR=${DISCRIMINATOR:-projected}
 EMA_HALF_LIFE=${EMA_HALF_LIFE:-10000}
 GA=${GA:-.venv/bin/gan-augment}
@@ -43,7 +46,7 @@ case "${1:-}" in
     resume_or_warm_start "$RUN" "$SNAPSHOT"
     $GA train pix2pixhd --data ../shared/data/isic2017 --data ../shared/data/ham10000 --split training --size 128 \
       --set ngf="$NGF" --set style_dim="$STYLE_DIM" $([ "$STYLE_DIM" != 0 ] && echo --set lambda_ms="$LAMBDA_MS") --set mismatch_weight="$MISMATCH" --set num_D=2 --set upsample=resize --set ema_half_life_images="$EMA_HALF_LIFE" --set lr_decay_start=1 \
-      --set discriminator="$DISCRIMINATOR" $([ "$DISCRIMINATOR" = projected ] && echo --set gan_mode=hinge --set beta1=0 --set beta2=0.99) \
+      --set discriminator="$DISCRIMINATOR" $([ "$DISCRIMINATOR" = projected ] && echo --set gan_mode=hinge --set beta1=0 --set beta2=0.99 --set condition_gain="$CONDITION_GAIN") \
       --diffaugment color,translation,cutout \
       --steps 100000 --batch-size "$BATCH" --workers 1 --sample-every 250 --checkpoint-every 250 \
       --max-minutes "$MINUTES" --out "$RUN" "${RESUME[@]}"

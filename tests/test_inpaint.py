@@ -209,3 +209,23 @@ def test_reshape_mode_in_monai_and_torchvision_returns_the_new_mask(inpainter):
     union = torch.maximum(mask, new // 255).float()[None]
     far = (dilate(union, 40)[0, 0] == 0).expand_as(img)
     assert torch.equal(img[far], image[far])
+
+
+def test_balanced_condition_gain_makes_the_heads_read_the_mask():
+    """With the raw mask the projected features (std ~10-40) drown it; "balanced" scales it to
+    their energy, so moving the mask moves the verdict far more. Same weights in both."""
+    from gan_augment.models.projected import ProjectedDiscriminator
+
+    images = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    left, right = torch.zeros(2, 1, 64, 64), torch.zeros(2, 1, 64, 64)
+    left[..., 16:48, 4:28], right[..., 16:48, 36:60] = 1, 1
+    change = {}
+    for gain in ("none", "balanced"):
+        torch.manual_seed(0)
+        d = ProjectedDiscriminator(1, feature_input_size=64, d_width=8, condition_gain=gain).eval()
+        with torch.no_grad():
+            a, b = d(images, left), d(images, right)
+        change[gain] = sum(float((x - y).abs().mean() / x.abs().mean().clamp_min(1e-8)) for x, y in zip(a, b))
+    assert change["balanced"] > 5 * change["none"], change
+    with pytest.raises(ValueError, match="condition_gain must be one of"):
+        ProjectedDiscriminator(1, feature_input_size=64, condition_gain="loud")

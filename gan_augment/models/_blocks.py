@@ -262,8 +262,9 @@ class RealismRecipeOptions:
     """The realism recipe's options shared by the conditional translators' hyper-parameters
     (paper defaults: PatchGAN, no moving average): ``discriminator`` ``"patch"`` or
     ``"projected"`` and the projected discriminator's settings (see
-    ``gan_augment.models.projected``), and the half-life in images of the exported moving
-    average of G (0: none)."""
+    ``gan_augment.models.projected``; ``condition_gain="balanced"`` makes a conditional one
+    read its condition as loudly as its features), and the half-life in images of the
+    exported moving average of G (0: none)."""
 
     discriminator: str = "patch"
     backbone: int = 1
@@ -271,6 +272,7 @@ class RealismRecipeOptions:
     d_width: int = 64
     projection_seed: int = 0
     ema_half_life_images: float = 0.0
+    condition_gain: str = "none"
 
 
 @dataclass

@@ -115,11 +115,22 @@ class ScaleDiscriminator(nn.Module):
         return self.net(x)
 
 
+CONDITION_GAINS = ("none", "balanced")
+
+
 class ProjectedDiscriminator(nn.Module):
     """Frozen EfficientNet-Lite features -> random projections -> per-scale discriminators,
     each also reading the condition (e.g. the lesion mask) at its scale.
 
     ``forward(images in [-1, 1], condition N C H W or None)`` returns one logit map per scale.
+
+    ``condition_gain``: ``"none"`` concatenates the condition (in [0, 1]) as it is. The
+    projected features are far larger (std about 44, 23, 10, 2 at the four scales for
+    Lite1 at 128 px) and the heads' first convolution is spectrally normalised, so they can
+    barely read it: conditional generators then drew lesions that ignored their masks.
+    ``"balanced"`` scales the condition, per scale and batch, so that its channels carry as
+    much energy as the feature channels (gain = feature std x sqrt(feature channels /
+    condition channels), not back-propagated).
     """
 
     def __init__(
@@ -130,8 +141,12 @@ class ProjectedDiscriminator(nn.Module):
         widths: tuple[int, ...] = (64, 128, 256, 512),
         d_width: int = 64,
         projection_seed: int = 0,
+        condition_gain: str = "none",
     ) -> None:
         super().__init__()
+        if condition_gain not in CONDITION_GAINS:
+            raise ValueError(f"condition_gain must be one of {CONDITION_GAINS}, got {condition_gain!r}")
+        self.condition_gain = condition_gain
         self.features = FrozenEfficientNetLite(backbone, feature_input_size)
         self.project = RandomProjection(self.features.channels, tuple(widths), seed=projection_seed)
         self.condition_channels = condition_channels
@@ -153,6 +168,9 @@ class ProjectedDiscriminator(nn.Module):
             if self.condition_channels:
                 if condition is None:
                     raise ValueError("this discriminator is conditional: pass condition=")
-                feat = torch.cat([feat, F.adaptive_avg_pool2d(condition, feat.shape[-2:])], dim=1)
+                pooled = F.adaptive_avg_pool2d(condition, feat.shape[-2:])
+                if self.condition_gain == "balanced":
+                    pooled = pooled * (feat.detach().float().std() * (feat.shape[1] / pooled.shape[1]) ** 0.5).to(pooled.dtype)
+                feat = torch.cat([feat, pooled], dim=1)
             logits.append(head(feat))
         return logits

@@ -33,13 +33,14 @@ def check_discriminator(kind: str) -> None:
 
 def projected_discriminator(hparams: Any, condition_channels: int) -> ProjectedDiscriminator:
     """The projected discriminator with the settings of ``hparams`` (``backbone``,
-    ``feature_input_size``, ``d_width``, ``projection_seed``)."""
+    ``feature_input_size``, ``d_width``, ``projection_seed``, ``condition_gain``)."""
     return ProjectedDiscriminator(
         condition_channels=condition_channels,
         backbone=hparams.backbone,
         feature_input_size=hparams.feature_input_size,
         d_width=hparams.d_width,
         projection_seed=hparams.projection_seed,
+        condition_gain=getattr(hparams, "condition_gain", "none"),
     )
 
 
