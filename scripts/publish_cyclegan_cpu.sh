@@ -16,6 +16,11 @@
 # validation / test and HAM10000 test stay held out for evaluation.
 # Cost (measured 2026-12-01, 1 thread on the shared 2-core CPU, bundled sample): ~9 s per step of 8 at
 # 128 px (two generators, two projected discriminators), ~3 GB peak RSS.
+# First run (2026-12-01, 100 min on 1 of 2 cores while another run used the other: 2261 steps of 8,
+# ~18k images, 2.6 s a step): every G output is the same red lesion on pink skin whatever the
+# input (the cycle loss stayed at 0.52 from step 250 on); in the add domain on HAM10000 test KID
+# excess +0.187, C2ST 1.00 / 0.97, worse than returning the input (+0.115) and than harmonised
+# copy-paste (+0.048): not bundled (reports/realism/ham10000-test-cyclegan-add).
 set -euo pipefail
 source "$(dirname "$0")/_run_state.sh"
 DIRECTION=${DIRECTION:-add}
