@@ -15,26 +15,35 @@
 # lazy R1 every 16 steps, StyleGAN2) with DiffAugment color,translation. Old run folders do not
 # resume (one stage fewer). Gate before a long run: per-pixel std across z at 16 px should
 # reach ~0.15 (real ~0.27) within ~30k images.
+# 2026-12-01: the logistic-r1 run with the default r1_gamma=1 grew to 64 px in 8 min (12 steps/s at
+# 4-8 px, 2 steps/s at 32-64 px) but its D loss sat at 2 ln 2 = 1.386 (D at chance) from step ~500
+# on and every sample was the same greenish blob: R1 that strong flattens D. StyleGAN2-ADA's rule
+# gives gamma = 0.0002 x 64^2 / 32 = 0.026 for 64 px at batch 32: R1_GAMMA, in a new run folder.
+# With 0.026 (stopped after 6 min, 16 px, ~50k images) D loss stayed at 1.33-1.36 and the samples
+# were still one blurry square for every z and class: R1 is not the (only) cause. Next: check
+# that D can tell a constant image from real ones at 4-16 px at all (its growth, fromRGB, the
+# minibatch-stddev layer, the learning rates) before another long run.
 #
 #   scripts/publish_progan_cpu.sh train     # (re)start or continue the run for MINUTES minutes
 #   scripts/publish_progan_cpu.sh evaluate  # realism report next to the DCGAN and copy-paste
 #   scripts/publish_progan_cpu.sh publish   # export, samples, card
 set -euo pipefail
 source "$(dirname "$0")/_run_state.sh"
-RUN=${RUN:-$HOME/gan-runs/progan-ham10000-64-r1}
+RUN=${RUN:-$HOME/gan-runs/progan-ham10000-64-r1-g0026}
 DEST=${DEST:-model_cards/progan-ham10000-64}
 NEW=${NEW:-$HOME/gan-runs/exports/progan-ham10000-64}
 MINUTES=${MINUTES:-60}
 PHASE=${PHASE:-10000}
 AUG=${AUG-color,translation}
 LOSS=${LOSS:-logistic-r1}
+R1_GAMMA=${R1_GAMMA:-0.026}
 GA=${GA:-.venv/bin/gan-augment}
 REPORT=reports/realism/ham10000-test-progan-64
 case "${1:-}" in
   train)
     resume_or_warm_start "$RUN"
     $GA train progan --data ../shared/data/ham10000 --split training --conditional --size 64 \
-      --set fmap_base=256 --set fmap_max=128 --set latent_dim=128 --set phase_images="$PHASE" --set loss="$LOSS" \
+      --set fmap_base=256 --set fmap_max=128 --set latent_dim=128 --set phase_images="$PHASE" --set loss="$LOSS" --set r1_gamma="$R1_GAMMA" \
       ${AUG:+--diffaugment "$AUG"} --steps "${STEPS:-7000}" --batch-size 32 --workers 1 \
       --sample-every 250 --checkpoint-every 250 --max-minutes "$MINUTES" --out "$RUN" "${RESUME[@]}"
     ;;
