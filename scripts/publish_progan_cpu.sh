@@ -19,7 +19,8 @@
 # 4-8 px, 2 steps/s at 32-64 px) but its D loss sat at 2 ln 2 = 1.386 (D at chance) from step ~500
 # on and every sample was the same greenish blob: R1 that strong flattens D. StyleGAN2-ADA's rule
 # gives gamma = 0.0002 x 64^2 / 32 = 0.026 for 64 px at batch 32: R1_GAMMA, in a new run folder.
-# With 0.026 (stopped after 6 min, 16 px, ~50k images) D loss stayed at 1.33-1.36 and the samples
+# With 0.026 (stopped after 4 min: 1702 steps of 32, ~54k images, fading in 32 px) D loss stayed at
+# 1.33-1.38 and the samples
 # were still one blurry square for every z and class: R1 is not the (only) cause. Next: check
 # that D can tell a constant image from real ones at 4-16 px at all (its growth, fromRGB, the
 # minibatch-stddev layer, the learning rates) before another long run.
