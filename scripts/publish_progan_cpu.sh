@@ -17,7 +17,7 @@
 # reach ~0.15 (real ~0.27) within ~30k images.
 # 2026-12-01: the logistic-r1 run with the default r1_gamma=1 grew to 64 px in 8 min (12 steps/s at
 # 4-8 px, 2 steps/s at 32-64 px) but its D loss sat at 2 ln 2 = 1.386 (D at chance) from step ~500
-# on and every sample was the same greenish blob: R1 that strong flattens D. StyleGAN2-ADA's rule
+# on and every sample was the same greenish blob (suspect: R1 that strong flattens D). StyleGAN2-ADA's rule
 # gives gamma = 0.0002 x 64^2 / 32 = 0.026 for 64 px at batch 32: R1_GAMMA, in a new run folder.
 # With 0.026 (stopped after 4 min: 1702 steps of 32, ~54k images, fading in 32 px) D loss stayed at
 # 1.33-1.38 and the samples
