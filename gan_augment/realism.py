@@ -428,7 +428,7 @@ def evaluate(
             "mask_agreement": (
                 "Dice of the darker Otsu class of smoothed luminance against the mask; reference: real B with its own "
                 "masks, and with the next image's mask (what ignoring the mask scores)"
-            ) if domain in MASK_AGREEMENT_DOMAINS else None,
+            ) if checks_masks else None,
             "memorization": (
                 f"nearest of {len(next(iter(train_sets.values()))['ids'])} random training {TRAINING_ITEMS[domain]} by Lite0 cosine distance; "
                 "near-copy = closer than 95 % of real B images are to their nearest training image"
