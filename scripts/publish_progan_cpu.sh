@@ -32,17 +32,26 @@
 # ratio: a 9-min run with it (2499 steps of 32, at 64 px) gave the EMA G 0.12 for one class (the
 # trained G 0.16), mean colour closer to real's but still too green; the previews are still blurry
 # squares with a bright border. Not yet a checkpoint: longer phases and a look at the border next.
+# 2026-12-01 (fourth session): PHASE=30000 (stopped after 23 min at 32 px, step 5885): D loss 2 ln 2 and
+# the R1 term (D's squared input gradient on real images) fell 10x with every stage: 1.0 at 4 px,
+# 0.08 at 8, 0.008 at 16, 0.0005 at 32; samples blurrier at 32 px than at 16. D trained alone on
+# that checkpoint against its frozen G needed 40 steps (lr 1e-3) to reach 75 % accuracy: the
+# 16-32-channel high-resolution D cannot keep up with G. New options: D twice as wide as G
+# (D_FMAP_BASE=512: 128-128-128-64-32 channels at 4-64 px) and D's learning rate 2x G's (LR_D,
+# two time-scale rule), PHASE=25000, in a new run folder.
 #
 #   scripts/publish_progan_cpu.sh train     # (re)start or continue the run for MINUTES minutes
 #   scripts/publish_progan_cpu.sh evaluate  # realism report next to the DCGAN and copy-paste
 #   scripts/publish_progan_cpu.sh publish   # export, samples, card
 set -euo pipefail
 source "$(dirname "$0")/_run_state.sh"
-RUN=${RUN:-$HOME/gan-runs/progan-ham10000-64-r1-ema1k}
+RUN=${RUN:-$HOME/gan-runs/progan-64-wide-d}
 DEST=${DEST:-model_cards/progan-ham10000-64}
 NEW=${NEW:-$HOME/gan-runs/exports/progan-ham10000-64}
 MINUTES=${MINUTES:-60}
-PHASE=${PHASE:-10000}
+PHASE=${PHASE:-25000}
+LR_D=${LR_D:-0.002}
+D_FMAP_BASE=${D_FMAP_BASE:-512}
 AUG=${AUG-color,translation}
 LOSS=${LOSS:-logistic-r1}
 R1_GAMMA=${R1_GAMMA:-0.026}
@@ -54,6 +63,7 @@ case "${1:-}" in
     resume_or_warm_start "$RUN"
     $GA train progan --data ../shared/data/ham10000 --split training --conditional --size 64 \
       --set fmap_base=256 --set fmap_max=128 --set latent_dim=128 --set phase_images="$PHASE" --set loss="$LOSS" --set r1_gamma="$R1_GAMMA" --set ema_half_life_images="$EMA_HALF_LIFE" \
+      --set lr_d="$LR_D" --set d_fmap_base="$D_FMAP_BASE" \
       ${AUG:+--diffaugment "$AUG"} --steps "${STEPS:-7000}" --batch-size 32 --workers 1 \
       --sample-every 250 --checkpoint-every 250 --max-minutes "$MINUTES" --out "$RUN" "${RESUME[@]}"
     ;;

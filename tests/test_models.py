@@ -140,6 +140,21 @@ def test_progan_growth_schedule():
         assert g(torch.randn(2, 8)).shape[-1] == size
 
 
+def test_progan_discriminator_can_be_wider_and_learn_faster_than_its_generator():
+    options = {"latent_dim": 8, "fmap_base": 16, "fmap_max": 8, "num_classes": 3, "lr": 1e-3}
+    same = make_recipe("progan", 16, options)
+    assert same.discriminator.from_rgb[-1].weight.shape[0] == same.generator.to_rgb[-1].weight.shape[1] == 4
+    assert same.opt_d.param_groups[0]["lr"] == same.opt_g.param_groups[0]["lr"] == 1e-3
+    wide = make_recipe("progan", 16, {**options, "d_fmap_base": 64, "d_fmap_max": 32, "lr_d": 4e-3})
+    assert [c.weight.shape[0] for c in wide.discriminator.from_rgb] == [32, 32, 16]  # min(64 / 2**stage, 32)
+    assert [c.weight.shape[0] for c in wide.generator.to_rgb] == [3, 3, 3] and wide.generator.to_rgb[-1].weight.shape[1] == 4
+    assert (wide.opt_d.param_groups[0]["lr"], wide.opt_g.param_groups[0]["lr"]) == (4e-3, 1e-3)
+    fake = wide.generator(torch.randn(2, 8), torch.tensor([0, 2]))
+    assert wide.discriminator(fake, torch.tensor([0, 2]), 2, 1.0).shape == (2, 1)
+    with pytest.raises(ValueError, match="lr_d must be >= 0"):
+        make_recipe("progan", 16, {**options, "lr_d": -1.0})
+
+
 @pytest.mark.parametrize("size", [4, 8, 32, 64, 128])
 def test_a_fully_grown_progan_outputs_the_requested_size(size):
     g = create("progan", latent_dim=8, image_size=size, fmap_base=64, fmap_max=8)

@@ -196,7 +196,10 @@ class ProGANHParams:
     ``loss``: ``"wgan-gp"`` (the paper's) or ``"logistic-r1"``, the non-saturating logistic
     loss with a lazy R1 penalty on real images (Karras et al. 2020, StyleGAN2 Sec. 3.1:
     ``r1_gamma``, every ``r1_every`` D steps, weighted by ``r1_every``): no third D pass and
-    double backward on most steps, which is what makes WGAN-GP slow on a CPU."""
+    double backward on most steps, which is what makes WGAN-GP slow on a CPU.
+    ``lr_d``: D's learning rate (0: ``lr``; the two time-scale rule, Heusel et al. 2017).
+    ``d_fmap_base`` / ``d_fmap_max``: D's widths (0: the generator's), for a D wider than
+    the narrow high-resolution layers a CPU-sized G affords."""
 
     phase_images: int = 300_000
     lr: float = 1e-3
@@ -209,6 +212,9 @@ class ProGANHParams:
     loss: str = "wgan-gp"
     r1_gamma: float = 1.0
     r1_every: int = 16
+    lr_d: float = 0.0
+    d_fmap_base: int = 0
+    d_fmap_max: int = 0
 
 
 SPEC = register(

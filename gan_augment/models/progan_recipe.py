@@ -37,10 +37,18 @@ class ProGANRecipe(EMARecipe, NoiseRecipe):
             raise ValueError(f"progan loss must be 'wgan-gp' or 'logistic-r1', got {hparams.loss!r}")
         if int(hparams.r1_every) < 1:
             raise ValueError(f"r1_every must be >= 1, got {hparams.r1_every}")
+        for key in ("lr_d", "d_fmap_base", "d_fmap_max"):
+            if getattr(hparams, key) < 0:
+                raise ValueError(f"{key} must be >= 0 (0: the generator's value), got {getattr(hparams, key)}")
+        if hparams.d_fmap_base:
+            cfg["fmap_base"] = int(hparams.d_fmap_base)
+        if hparams.d_fmap_max:
+            cfg["fmap_max"] = int(hparams.d_fmap_max)
         self.discriminator = ProGANDiscriminator(**cfg)
-        betas = (hparams.beta1, hparams.beta2)
-        self.opt_g = torch.optim.Adam(generator.parameters(), lr=hparams.lr, betas=betas, eps=1e-8)
-        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=hparams.lr, betas=betas, eps=1e-8)
+        betas = (float(hparams.beta1), float(hparams.beta2))
+        lr_d = float(hparams.lr_d or hparams.lr)
+        self.opt_g = torch.optim.Adam(generator.parameters(), lr=float(hparams.lr), betas=betas, eps=1e-8)
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=lr_d, betas=betas, eps=1e-8)
         self._step = 0
         # Karras et al. 2018 sample from a moving average of G (their Sec. 4.1); 0 turns it off
         self.init_ema(hparams.ema_half_life_images)
