@@ -38,21 +38,26 @@
 # that checkpoint against its frozen G needed 40 steps (lr 1e-3) to reach 75 % accuracy: the
 # 16-32-channel high-resolution D cannot keep up with G. New options: D twice as wide as G
 # (D_FMAP_BASE=512: 128-128-128-64-32 channels at 4-64 px) and D's learning rate 2x G's (LR_D,
-# two time-scale rule), PHASE=25000, in a new run folder.
+# two time-scale rule), PHASE=25000, in a new run folder. Stopped after 24 min at 32 px (fade-in):
+# at 16 px D worked (R1 term 0.2-0.5, D loss 1.31), but in the 32 px fade-in D fell back to chance
+# (R1 0.01) and the samples turned into purple mosaics. Both failure looks (colour drift, bright
+# border) match what DiffAugment colour + zero-padded translation let through a weak D, and the
+# bundled DCGAN-64 trained without DiffAugment: AUG= (none) and PHASE=20000 (64 px sooner), in a new
+# run folder.
 #
 #   scripts/publish_progan_cpu.sh train     # (re)start or continue the run for MINUTES minutes
 #   scripts/publish_progan_cpu.sh evaluate  # realism report next to the DCGAN and copy-paste
 #   scripts/publish_progan_cpu.sh publish   # export, samples, card
 set -euo pipefail
 source "$(dirname "$0")/_run_state.sh"
-RUN=${RUN:-$HOME/gan-runs/progan-64-wide-d}
+RUN=${RUN:-$HOME/gan-runs/progan-64-wide-d-noaug}
 DEST=${DEST:-model_cards/progan-ham10000-64}
 NEW=${NEW:-$HOME/gan-runs/exports/progan-ham10000-64}
 MINUTES=${MINUTES:-60}
-PHASE=${PHASE:-25000}
+PHASE=${PHASE:-20000}
 LR_D=${LR_D:-0.002}
 D_FMAP_BASE=${D_FMAP_BASE:-512}
-AUG=${AUG-color,translation}
+AUG=${AUG-}
 LOSS=${LOSS:-logistic-r1}
 R1_GAMMA=${R1_GAMMA:-0.026}
 EMA_HALF_LIFE=${EMA_HALF_LIFE:-$((PHASE / 10))}  # well inside a growth phase, or the average shows the previous stage
