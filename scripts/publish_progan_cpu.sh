@@ -62,7 +62,8 @@ LOSS=${LOSS:-logistic-r1}
 R1_GAMMA=${R1_GAMMA:-0.026}
 EMA_HALF_LIFE=${EMA_HALF_LIFE:-$((PHASE / 10))}  # well inside a growth phase, or the average shows the previous stage
 GA=${GA:-.venv/bin/gan-augment}
-REPORT=reports/realism/ham10000-test-progan-64
+NETWORK=${NETWORK:-G}  # G: the moving average; G_train: the last iterate
+REPORT=${REPORT:-reports/realism/ham10000-test-progan-64}
 case "${1:-}" in
   train)
     resume_or_warm_start "$RUN"
@@ -73,7 +74,7 @@ case "${1:-}" in
       --sample-every 250 --checkpoint-every 250 --max-minutes "$MINUTES" --out "$RUN" "${RESUME[@]}"
     ;;
   evaluate)
-    $GA export "$RUN" --to "$NEW" --dtype float16 --hub-id gan-augment/progan-ham10000-64 --license cc-by-nc-sa-4.0
+    $GA export "$RUN" --to "$NEW" --network "$NETWORK" --dtype float16 --hub-id gan-augment/progan-ham10000-64 --license cc-by-nc-sa-4.0
     $GA evaluate "$NEW" dcgan-ham10000-64 --data ../shared/data/ham10000 --split test --size 64 --views whole \
       --baselines copy-paste-harmonized --bank-data ../shared/data/ham10000 --bank-split training --max-items 300 \
       --train-data ../shared/data/ham10000 --train-split training --out "$REPORT"
