@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # How the bundled progan-ham10000-64 checkpoint was trained, measured and published on a
 # 2-core CPU: class-conditional ProGAN (Karras et al. 2018, labels as in Bissoto et al. 2018)
-# grown 4 -> 64 px on the HAM10000 training split (7 classes), DiffAugment in front of D, the
-# exported generator is the moving average (EMA); the loss is set by LOSS (see STATUS below). Measured here: with wider maps
-# (fmap_base 512: 128 channels up to 16 px) a step of 32 took 1.5 s already at 16 px, so growing
-# to 64 px would have taken about 3.5 h and 128 px far longer than the 150-minute budget of a
-# run; the published size is 64 px with fmap_base 256 (128-128-64-32-16 channels at 4-64 px,
-# about DCGAN-64's width) and 10k-image phases.
-# STATUS (2026-12-01): not published. Three CPU attempts (WGAN-GP) were stopped because the
+# grown 4 -> 64 px on the HAM10000 training split (7 classes), logistic loss + lazy R1, a D twice
+# as wide as G learning at twice its rate, no DiffAugment (AUG), the exported generator is the
+# moving average (EMA). Measured here: with a wider G (fmap_base 512: 128 channels up to 16 px) a
+# step of 32 took 1.5 s already at 16 px, so growing to 64 px would have taken about 3.5 h and
+# 128 px far longer than the 150-minute budget of a run; the published size is 64 px with G at
+# fmap_base 256 (128-128-64-32-16 channels at 4-64 px) and D at 512 (128-128-128-64-32).
+# STATUS (2026-12-01, fourth session): published as progan-ham10000-64 from the run in
+# ~/gan-runs/progan-64-wide-d-noaug (58.5 min on 1 core, 5419 steps of 32); HAM10000 test KID
+# excess +0.29 (DCGAN +0.067), C2ST 1.00 / 0.85: the weakest bundled checkpoint. How it got here:
+# Three CPU attempts (WGAN-GP) were stopped because the
 # generator had not learned: every sample the same blurry square at 8-16 px after 40-106k images
 # (G learned the class mean and ignored z). A code review then found that the "64 px" runs
 # grew to 128 px (stage count off by one, fixed) and that WGAN-GP's third D pass + double
