@@ -36,7 +36,7 @@ case "$DIRECTION" in add) NETWORK=G ;; remove) NETWORK=G_BA ;; *) echo "DIRECTIO
 RUN=${RUN:-$HOME/gan-runs/cyclegan-128-c300}
 DEST=${DEST:-model_cards/cyclegan-$DIRECTION-128}
 NEW=${NEW:-$HOME/gan-runs/exports/cyclegan-$DIRECTION-128}
-REPORT=${REPORT:-reports/realism/ham10000-test-cyclegan-$DIRECTION}
+REPORT=${REPORT:-reports/realism/ham10000-test-cyclegan-$DIRECTION-c300}  # the first run's add report: ham10000-test-cyclegan-add
 MINUTES=${MINUTES:-60}
 NGF=${NGF:-16}
 N_BLOCKS=${N_BLOCKS:-6}  # the paper's generator for 128 px images (9 blocks is its 256 px one)
