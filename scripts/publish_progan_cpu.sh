@@ -8,8 +8,9 @@
 # 128 px far longer than the 150-minute budget of a run; the published size is 64 px with G at
 # fmap_base 256 (128-128-64-32-16 channels at 4-64 px) and D at 512 (128-128-128-64-32).
 # STATUS (2026-12-01, fourth session): published as progan-ham10000-64 from the run in
-# ~/gan-runs/progan-64-wide-d-noaug (58.5 min on 1 core, 5419 steps of 32); HAM10000 test KID
-# excess +0.29 (DCGAN +0.067), C2ST 1.00 / 0.85: the weakest bundled checkpoint. How it got here:
+# ~/gan-runs/progan-64-wide-d-noaug (58.5 min on 1 core + 20 min on 2, resumed: 6829 steps of 32);
+# HAM10000 test KID excess +0.21 (DCGAN +0.067), C2ST 1.00 / 0.54 (at step 5419: +0.29, 1.00 / 0.85).
+# How it got here:
 # Three CPU attempts (WGAN-GP) were stopped because the
 # generator had not learned: every sample the same blurry square at 8-16 px after 40-106k images
 # (G learned the class mean and ignored z). A code review then found that the "64 px" runs
