@@ -74,7 +74,7 @@ case "${1:-}" in
     $GA train progan --data ../shared/data/ham10000 --split training --conditional --size 64 \
       --set fmap_base=256 --set fmap_max=128 --set latent_dim=128 --set phase_images="$PHASE" --set loss="$LOSS" --set r1_gamma="$R1_GAMMA" --set ema_half_life_images="$EMA_HALF_LIFE" \
       --set lr_d="$LR_D" --set d_fmap_base="$D_FMAP_BASE" \
-      ${AUG:+--diffaugment "$AUG"} --steps "${STEPS:-7000}" --batch-size 32 --workers 1 \
+      ${AUG:+--diffaugment "$AUG"} --steps "${STEPS:-20000}" --batch-size 32 --workers 1 \
       --sample-every 250 --checkpoint-every 250 --max-minutes "$MINUTES" --out "$RUN" "${RESUME[@]}"
     ;;
   evaluate)
@@ -89,6 +89,8 @@ case "${1:-}" in
     $GA card "$DEST" --realism "$REPORT" --candidate "$(basename "$NEW")" --baselines copy-paste-harmonized \
       --samples "$DEST/samples.png" --samples-caption "Rows: akiec, bcc, bkl, df, mel, nv, vasc. First column a random real held-out image of the class, then one column per seed; 64 px." \
       ${NOTES:+--notes "$NOTES"}
+    mkdir -p snapshots
+    $GA snapshot "$RUN" --to snapshots/progan-64.safetensors --ema-only
     ;;
   *) echo "usage: $0 train|evaluate|publish" >&2; exit 2 ;;
 esac
